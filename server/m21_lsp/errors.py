@@ -1,0 +1,149 @@
+"""Typed failures with messages a user can act on.
+
+Every exception the pipeline raises on purpose is an :class:`M21Error`. Its ``message`` is
+shown to the user as is (CLI stderr, ``window/showMessage``), so it says what happened and
+what to do about it. ``detail`` carries extra text for logs (server messages, parser
+errors). Neither may ever contain the API key: :func:`scrub` is applied to both on
+construction as a last line of defence, because a key can leak through a server's echo of
+a request header or a URL.
+"""
+
+from __future__ import annotations
+
+import re
+
+_KNOWN_SECRETS: set[str] = set()
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{6,}")
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so that :func:`scrub` removes it from any text we emit."""
+    if secret and len(secret) >= 4:
+        _KNOWN_SECRETS.add(secret)
+
+
+def scrub(text: str) -> str:
+    """Remove registered secrets and bearer tokens from ``text``."""
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)
+
+
+class M21Error(Exception):
+    """Base of every failure the user should see as a message rather than a traceback.
+
+    ``kind`` is a short stable name (``"auth"``, ``"credits"``, ``"no_code"``…) that the
+    server puts into command results and tests match on.
+    """
+
+    kind = "error"
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        self.message = scrub(message)
+        self.detail = scrub(detail)
+        super().__init__(self.message)
+
+
+class ConfigError(M21Error):
+    """Missing or invalid configuration (no key, bad number, unsafe base URL…)."""
+
+    kind = "config"
+
+
+class UsageError(M21Error):
+    """The caller asked for something malformed (bad range, unknown document)."""
+
+    kind = "usage"
+
+
+class LimitExceeded(M21Error):
+    """A safety cap was hit before any request was sent; the message names the setting."""
+
+    kind = "limit"
+
+
+class SecretFileRefused(M21Error):
+    """The file matches a secret-file glob and is never sent to the model."""
+
+    kind = "secret_file"
+
+
+class ModelError(M21Error):
+    """Base for failures talking to the model endpoint."""
+
+    kind = "model"
+    retryable = False
+
+
+class AuthError(ModelError):
+    kind = "auth"
+
+
+class CreditsError(ModelError):
+    kind = "credits"
+
+
+class BadRequestError(ModelError):
+    kind = "bad_request"
+
+
+class RateLimitError(ModelError):
+    kind = "rate_limit"
+    retryable = True
+
+    def __init__(self, message: str, *, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class ServerError(ModelError):
+    """5xx answers, dropped connections and streams cut off before a finish reason."""
+
+    kind = "server"
+    retryable = True
+
+    def __init__(self, message: str, *, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class ModelTimeout(ModelError):
+    kind = "timeout"
+    retryable = True
+
+
+class TruncatedReply(ModelError):
+    """``finish_reason == "length"``: the reply hit ``maxTokens``."""
+
+    kind = "truncated"
+
+
+class ReplyError(M21Error):
+    """The model answered, but the answer is unusable (no code block, empty, too large)."""
+
+    kind = "reply"
+
+
+class NoCodeInReply(ReplyError):
+    kind = "no_code"
+
+
+class InvalidPython(M21Error):
+    """The replacement does not parse, even after the repair turn(s)."""
+
+    kind = "invalid_python"
+
+    def __init__(self, message: str, *, detail: str = "", line: int | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.line = line
+
+
+class StaleDocument(M21Error):
+    """The selected code changed while the model was working; nothing is applied."""
+
+    kind = "stale"
+
+
+class Cancelled(M21Error):
+    kind = "cancelled"

@@ -1,0 +1,91 @@
+"""Plain data passed between the model client, the pipeline and its callers.
+
+Kept apart from ``client.py`` so that the CLI, the server and tests can speak about
+progress and usage without importing httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Phase = Literal["waiting", "connecting", "thinking", "writing", "checking", "repairing", "done"]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    credits_used: float | None = None
+
+    def add(self, other: Usage) -> None:
+        """Accumulate another call's usage (a repair turn is a second call)."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        if other.credits_used is not None:
+            self.credits_used = (self.credits_used or 0) + other.credits_used
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "reasoningTokens": self.reasoning_tokens,
+            "creditsUsed": self.credits_used,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot reported while a model call runs.
+
+    ``tokens`` counts streamed chunks of content/reasoning as an estimate until the
+    server reports real usage; ``lines`` counts lines of visible (non-reasoning) text.
+    """
+
+    phase: Phase
+    tokens: int = 0
+    chars: int = 0
+    lines: int = 0
+    message: str = ""
+    attempt: int = 1
+
+    def describe(self) -> str:
+        """Short human text for progress UIs: 'thinking… 412 tokens'."""
+        if self.message:
+            return self.message
+        if self.phase == "thinking":
+            return f"thinking… {self.tokens} tokens"
+        if self.phase == "writing":
+            return f"writing… {self.lines} lines"
+        if self.phase == "checking":
+            return "checking"
+        if self.phase == "repairing":
+            return "asking the model to fix a syntax error"
+        if self.phase == "waiting":
+            return "waiting for a free slot"
+        if self.phase == "connecting":
+            return "waiting for the model" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
+        return "done"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class Completion:
+    """One finished model call.
+
+    ``raw`` is the reply exactly as streamed (reasoning included) so that a repair turn can
+    send it back unchanged; ``text`` is what follows the reasoning block.
+    """
+
+    raw: str
+    text: str
+    reasoning: str
+    finish_reason: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    attempts: int = 1

@@ -1,0 +1,66 @@
+"""Requests and results of the pipeline, shared by the CLI and the language server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .edits import OffsetEdit
+from .model_types import Usage
+
+
+@dataclass(frozen=True)
+class RefactorRequest:
+    """A selection in a document, by string offsets into ``text`` (CRLF kept as is).
+
+    ``diagnostics`` are messages from other tools (ruff, pyright…) to fix; when present the
+    request is a "Fix with m2-1" quick fix rather than a free refactor.
+    """
+
+    text: str
+    start: int
+    end: int
+    instruction: str | None = None
+    language_id: str = "python"
+    path: str | None = None
+    diagnostics: tuple[str, ...] = ()
+
+    @property
+    def selection(self) -> str:
+        return self.text[self.start : self.end]
+
+    @property
+    def is_python(self) -> bool:
+        return self.language_id in ("python", "py") or bool(
+            self.path and self.path.endswith((".py", ".pyi"))
+        )
+
+
+@dataclass
+class RefactorResult:
+    """A checked edit, ready to show or apply.
+
+    ``edits`` are minimal and relative to ``base_text`` (the text the request was made on);
+    ``new_text`` is the whole document after applying them. ``warnings`` (names lost or
+    undefined, not syntax-checked) must be shown to the user with the edit.
+    """
+
+    base_text: str
+    new_text: str
+    edits: list[OffsetEdit]
+    replacement: str
+    warnings: list[str] = field(default_factory=list)
+    syntax_checked: bool = True
+    usage: Usage = field(default_factory=Usage)
+    model_calls: int = 1
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.base_text
+
+
+@dataclass
+class ExplainResult:
+    markdown: str
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
