@@ -1,0 +1,78 @@
+"""Caps checked before any request is sent, and files that are never sent at all.
+
+Every refusal names the setting that raises the cap, because a limit the user cannot find
+is indistinguishable from a bug.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit
+
+from .config import Settings
+from .errors import LimitExceeded, SecretFileRefused
+
+
+def check_selection(settings: Settings, selection: str) -> None:
+    """Refuse selections larger than the configured caps."""
+    if len(selection) > settings.max_selection_chars:
+        raise LimitExceeded(
+            f"The selection has {len(selection):,} characters; the limit is "
+            f"{settings.max_selection_chars:,}. Select less, or raise maxSelectionChars "
+            "(M21_MAX_SELECTION_CHARS)."
+        )
+    lines = selection.count("\n") + 1
+    if lines > settings.max_selection_lines:
+        raise LimitExceeded(
+            f"The selection has {lines:,} lines; the limit is {settings.max_selection_lines:,}. "
+            "Select less, or raise maxSelectionLines (M21_MAX_SELECTION_LINES)."
+        )
+
+
+def check_prompt(settings: Settings, estimated_tokens: int) -> None:
+    """Refuse prompts whose estimated size is over the cap."""
+    if estimated_tokens > settings.max_prompt_tokens:
+        raise LimitExceeded(
+            f"The prompt would be about {estimated_tokens:,} tokens; the limit is "
+            f"{settings.max_prompt_tokens:,}. Select less, lower contextLines, or raise "
+            "maxPromptTokens (M21_MAX_PROMPT_TOKENS)."
+        )
+
+
+def _path_of(path_or_uri: str) -> str:
+    if "://" in path_or_uri or path_or_uri.startswith(("file:", "untitled:")):
+        parts = urlsplit(path_or_uri)
+        return unquote(parts.path)
+    return path_or_uri
+
+
+def secret_glob_match(path_or_uri: str | None, globs: Sequence[str]) -> str | None:
+    """The glob that ``path_or_uri``'s file name (or path) matches, if any."""
+    if not path_or_uri:
+        return None
+    path = _path_of(path_or_uri)
+    name = os.path.basename(path)
+    for pattern in globs:
+        if fnmatch.fnmatch(name, pattern) or ("/" in pattern and fnmatch.fnmatch(path, pattern)):
+            return pattern
+    return None
+
+
+def refused_path_reason(settings: Settings, path_or_uri: str | None) -> str | None:
+    """Why this file must never be sent to the model, or None when it may be."""
+    pattern = secret_glob_match(path_or_uri, settings.secret_globs)
+    if pattern is None:
+        return None
+    return (
+        f"{os.path.basename(_path_of(path_or_uri or ''))} looks like a secrets file (matches "
+        f"{pattern!r}), so it is never sent to the model. Change secretGlobs "
+        "(M21_SECRET_GLOBS) if this is wrong."
+    )
+
+
+def check_path(settings: Settings, path_or_uri: str | None) -> None:
+    reason = refused_path_reason(settings, path_or_uri)
+    if reason:
+        raise SecretFileRefused(reason)
