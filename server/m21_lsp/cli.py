@@ -1,0 +1,454 @@
+"""``m21-lsp``: the pipeline from the command line, plus ``serve`` for editors.
+
+Exit codes: 0 success; 1 configuration, model, reply or validation failure (message on
+stderr, file untouched); 2 usage errors (bad arguments or ranges); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__, config, pipeline
+from .errors import M21Error, UsageError, scrub
+from .model_types import Progress
+from .pipeline_types import RefactorRequest, RefactorResult
+from .positions import LineIndex
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+def _line_starts(text: str) -> list[int]:
+    """Offsets where each line starts; lines end at \\n, \\r\\n or \\r as in LSP."""
+    starts = [0]
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n" or ch == "\r":
+            if ch == "\r" and i + 1 < n and text[i + 1] == "\n":
+                i += 1
+            starts.append(i + 1)
+        i += 1
+    return starts
+
+
+def parse_lines(spec: str, text: str) -> tuple[int, int]:
+    """``A-B`` (1-based, inclusive, whole lines with the last line's newline) → offsets."""
+    try:
+        first_s, _, last_s = spec.partition("-")
+        first = int(first_s)
+        last = int(last_s) if last_s else first
+    except ValueError:
+        raise UsageError(f"--lines {spec!r}: expected A-B, e.g. --lines 10-24.") from None
+    starts = _line_starts(text)
+    count = len(starts) if not text.endswith(("\n", "\r")) else len(starts) - 1
+    if not 1 <= first <= last <= max(count, 1):
+        raise UsageError(f"--lines {spec!r}: the file has {count} lines (1-based, inclusive).")
+    end = starts[last] if last < len(starts) else len(text)
+    return starts[first - 1], end
+
+
+def parse_range(spec: str, text: str) -> tuple[int, int]:
+    """``L1:C1-L2:C2``: 1-based lines and code-point columns, end exclusive, exact."""
+    try:
+        a, b = spec.split("-")
+        l1, c1 = (int(x) for x in a.split(":"))
+        l2, c2 = (int(x) for x in b.split(":"))
+    except ValueError:
+        raise UsageError(f"--range {spec!r}: expected L1:C1-L2:C2, e.g. --range 3:5-9:1.") from None
+    starts = _line_starts(text)
+
+    def offset(line: int, col: int) -> int:
+        if not 1 <= line <= len(starts) or col < 1:
+            raise UsageError(f"--range {spec!r}: position {line}:{col} is outside the file.")
+        start = starts[line - 1]
+        stop = starts[line] if line < len(starts) else len(text)
+        content_end = stop
+        while content_end > start and text[content_end - 1] in "\r\n":
+            content_end -= 1
+        if start + col - 1 > content_end:
+            raise UsageError(
+                f"--range {spec!r}: line {line} has {content_end - start} columns; "
+                f"column {col} is past its end."
+            )
+        return start + col - 1
+
+    start, end = offset(l1, c1), offset(l2, c2)
+    if end < start:
+        raise UsageError(f"--range {spec!r}: the end comes before the start.")
+    return start, end
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class TerminalProgress:
+    """A one-line spinner on stderr, only when stderr is a terminal."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self.stream = stream
+        self.label = label
+        self.enabled = stream.isatty()
+        self.frame = 0
+
+    def __call__(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        self.frame = (self.frame + 1) % len(self.FRAMES)
+        line = f"{self.FRAMES[self.frame]} {self.label}: {progress.describe()}"
+        self.stream.write("\r\x1b[2K" + line[:120])
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file.") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; m21-lsp only edits UTF-8 files.") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror}).") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step so that a crash never leaves half a file."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".m21", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
+        )
+    )
+
+
+def _edits_json(text: str, result_edits: Sequence[Any]) -> list[dict[str, Any]]:
+    index = LineIndex(text)
+    out = []
+    for edit in result_edits:
+        sl, sc = index.position_at(edit.start, "utf-16")
+        el, ec = index.position_at(edit.end, "utf-16")
+        out.append(
+            {
+                "range": {
+                    "start": {"line": sl, "character": sc},
+                    "end": {"line": el, "character": ec},
+                },
+                "newText": edit.new_text,
+                "startOffset": edit.start,
+                "endOffset": edit.end,
+            }
+        )
+    return out
+
+
+def _selection(args: argparse.Namespace, text: str) -> tuple[int, int]:
+    if args.lines:
+        return parse_lines(args.lines, text)
+    return parse_range(args.range, text)
+
+
+def _language_of(path: Path) -> str:
+    return "python" if path.suffix in (".py", ".pyi") else (path.suffix.lstrip(".") or "text")
+
+
+def _settings_for_run() -> config.Settings:
+    settings = config.load()
+    settings.require_key()
+    problem = config.check_endpoint(settings.base_url)
+    if problem:
+        raise M21Error(problem)
+    return settings
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .client import ModelClient
+
+    path = Path(args.path)
+    text = _read(path)
+    start, end = _selection(args, text)
+    settings = _settings_for_run()
+    req = RefactorRequest(
+        text=text,
+        start=start,
+        end=end,
+        instruction=args.instruction,
+        language_id=_language_of(path),
+        path=str(path),
+    )
+    progress = TerminalProgress(err, f"Refactor with {settings.model_label}")
+    try:
+        async with ModelClient(settings) as client:
+            result = await pipeline.refactor(req, settings, client, progress)
+    finally:
+        progress.clear()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=err)
+    new_text = result.new_text
+    applied = False
+    if args.apply and result.changed:
+        current = _read(path)
+        edits, new_text = await pipeline.rebase(result, current, is_python=req.is_python)
+        write_atomically(path, new_text)
+        applied = True
+        base = current
+    else:
+        edits, base = result.edits, text
+    diff = unified_diff(base, new_text, path.name)
+    if args.json:
+        json.dump(_result_json(result, path, applied, diff, _edits_json(base, edits)), out, indent=2)
+        out.write("\n")
+    elif not result.changed:
+        print("The model returned the selection unchanged; nothing to do.", file=err)
+    elif args.apply:
+        print(f"Applied to {path} ({len(edits)} edit(s)).", file=err)
+    else:
+        out.write(diff)
+    return EXIT_OK
+
+
+def _result_json(
+    result: RefactorResult, path: Path, applied: bool, diff: str, edits: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "changed": result.changed,
+        "applied": applied,
+        "edits": edits,
+        "positionEncoding": "utf-16",
+        "warnings": result.warnings,
+        "syntaxChecked": result.syntax_checked,
+        "usage": result.usage.as_dict(),
+        "modelCalls": result.model_calls,
+        "seconds": round(result.seconds, 3),
+        "diff": diff,
+    }
+
+
+async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .client import ModelClient
+
+    path = Path(args.path)
+    text = _read(path)
+    start, end = _selection(args, text)
+    settings = _settings_for_run()
+    req = RefactorRequest(text=text, start=start, end=end, language_id=_language_of(path), path=str(path))
+    progress = TerminalProgress(err, f"Explain with {settings.model_label}")
+    try:
+        async with ModelClient(settings) as client:
+            result = await pipeline.explain(req, settings, client, progress)
+    finally:
+        progress.clear()
+    if args.json:
+        json.dump({"markdown": result.markdown, "usage": result.usage.as_dict()}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(result.markdown.rstrip("\n") + "\n")
+    return EXIT_OK
+
+
+async def _run_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Show the effective configuration and whether the endpoint answers, key never shown."""
+    import httpx
+
+    settings, problems = config.from_env()
+    print(f"m21-lsp {__version__}", file=out)
+    for name, value in settings.public_dict().items():
+        print(f"  {name}: {value}", file=out)
+    ok = not problems
+    for problem in problems:
+        print(f"problem: {problem}", file=out)
+    if not settings.api_key:
+        print("problem: no API key; set M21_API_KEY (or AIMLAPI_KEY).", file=out)
+        ok = False
+    endpoint_problem = config.check_endpoint(settings.base_url)
+    if endpoint_problem:
+        print(f"problem: {endpoint_problem}", file=out)
+        return EXIT_FAIL
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    url = f"{settings.base_url}/models"
+    try:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.connect_timeout, read=settings.connect_timeout),
+            verify=settings.ca_bundle or True,
+        ) as http:
+            response = await http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        print(f"endpoint: {settings.base_url} did not answer ({type(exc).__name__}).", file=out)
+        return EXIT_FAIL
+    status = response.status_code
+    if status in (401, 403):
+        print(f"endpoint: answers, but rejected the key (HTTP {status}).", file=out)
+        return EXIT_FAIL
+    print(f"endpoint: {settings.base_url} answers (HTTP {status} for /models).", file=out)
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The whole pipeline on a bundled sample with a recorded reply, offline, no key."""
+    from importlib import resources
+
+    from .client import ModelClient
+    from .scripted_server import ScriptedModelServer, Step
+
+    data = resources.files("m21_lsp") / "demo_data"
+    sample = (data / "sample.py").read_text(encoding="utf-8")
+    reply = (data / "reply.md").read_text(encoding="utf-8")
+    marker = "def total_price"
+    start = sample.index(marker)
+    end = sample.index("\n\n\n", start) + 1
+    print(
+        "m21-lsp demo: refactoring a bundled sample through the real client, pipeline and\n"
+        "validation, against a scripted model server on 127.0.0.1 that replays a RECORDED\n"
+        "M2.1-style reply (no key, no network). The diff below is what the CLI prints.\n",
+        file=out,
+    )
+    with ScriptedModelServer() as server:
+        server.default = Step(content=reply)
+        settings, _ = config.apply_overrides(
+            config.Settings(),
+            {"apiKey": "demo-not-a-real-key", "baseUrl": server.base_url},
+            source="demo",
+        )
+        req = RefactorRequest(
+            text=sample,
+            start=start,
+            end=end,
+            instruction="Make it clearer and more idiomatic.",
+            path="sample.py",
+        )
+        progress = TerminalProgress(err, "Refactor with m2-1 (recorded)")
+        try:
+            async with ModelClient(settings) as client:
+                result = await pipeline.refactor(req, settings, client, progress)
+        finally:
+            progress.clear()
+    out.write(unified_diff(sample, result.new_text, "sample.py"))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=out)
+    print(
+        f"\nThe reply was recorded, not live. {len(result.edits)} edit(s), syntax-checked with "
+        f"libcst. With a key set (M21_API_KEY), try:\n"
+        f"  m21-lsp refactor yourfile.py --lines 10-30 --instruction 'simplify'",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .lsp import server
+
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.run_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.run_stdio()
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors, which is the code we promise."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="m21-lsp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"m21-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("path", help="the file to work on")
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--lines", metavar="A-B", help="1-based inclusive whole lines")
+        group.add_argument(
+            "--range",
+            metavar="L1:C1-L2:C2",
+            help="1-based lines and code-point columns, end exclusive",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    refactor = sub.add_parser("refactor", help="refactor a selection; prints a diff")
+    add_selection(refactor)
+    refactor.add_argument("--instruction", "-i", help="what to do (default: improve it)")
+    refactor.add_argument("--apply", action="store_true", help="rewrite the file atomically")
+
+    explain = sub.add_parser("explain", help="explain a selection as markdown")
+    add_selection(explain)
+
+    sub.add_parser("doctor", help="show the configuration and check the endpoint")
+    sub.add_parser("demo", help="offline demo with a recorded reply")
+
+    serve = sub.add_parser("serve", help="run the language server")
+    serve.add_argument("--stdio", action="store_true", help="speak LSP over stdio (default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP, for debugging")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _run_serve(args)
+    runner = {
+        "refactor": _run_refactor,
+        "explain": _run_explain,
+        "doctor": _run_doctor,
+        "demo": _run_demo,
+    }[args.command]
+    try:
+        return asyncio.run(runner(args, out, err))
+    except UsageError as exc:
+        print(f"m21-lsp: {exc.message}", file=err)
+        return EXIT_USAGE
+    except M21Error as exc:
+        print(f"m21-lsp: {exc.message}", file=err)
+        if exc.detail and os.environ.get("M21_DEBUG"):
+            print(scrub(exc.detail), file=err)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("m21-lsp: cancelled; nothing was changed.", file=err)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,215 @@
+"""prompt → model → extract → shape/validate → edits, shared by the CLI and the server.
+
+Nothing here knows about LSP or the terminal: callers hand in a :class:`RefactorRequest`
+with string offsets and get back a checked :class:`RefactorResult` (or an ``M21Error``
+whose message the user can act on). The invariant that matters most: every path that does
+not end in a valid candidate raises, so no caller can ever turn a failure into an empty or
+partial replacement.
+
+CPU-heavy steps (shaping, libcst, diffing) run in a worker thread so that a language server
+keeps answering while a refactor is being checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from . import edits as edits_mod
+from . import extract, limits, prompt, shape, validate
+from .config import Settings
+from .errors import InvalidPython, ReplyError, StaleDocument, UsageError
+from .limits import refused_path_reason
+from .model_types import Completion, Progress, ProgressCallback, Usage
+from .pipeline_types import ExplainResult, RefactorRequest, RefactorResult
+
+__all__ = [
+    "ExplainResult",
+    "RefactorRequest",
+    "RefactorResult",
+    "explain",
+    "rebase",
+    "refactor",
+    "refused_path_reason",
+]
+
+NOT_CHECKED_WARNING = "Not syntax-checked: only Python documents are validated before editing."
+
+
+class CompletionClient(Protocol):
+    """What the pipeline needs from a model client (``client.ModelClient`` is one)."""
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, on_progress: ProgressCallback | None = None
+    ) -> Completion: ...
+
+
+def _report(on_progress: ProgressCallback | None, progress: Progress) -> None:
+    if on_progress is not None:
+        on_progress(progress)
+
+
+def _check_request(req: RefactorRequest, settings: Settings) -> str:
+    """Refuse malformed or oversized requests before anything is sent."""
+    limits.check_path(settings, req.path)
+    if not 0 <= req.start <= req.end <= len(req.text):
+        raise UsageError(
+            f"The range {req.start}-{req.end} is outside the document ({len(req.text)} characters)."
+        )
+    selection = req.selection
+    if not selection.strip():
+        raise UsageError("The selection is empty. Select the code to work on and try again.")
+    limits.check_selection(settings, selection)
+    return selection
+
+
+async def refactor(
+    req: RefactorRequest,
+    settings: Settings,
+    client: CompletionClient,
+    on_progress: ProgressCallback | None = None,
+) -> RefactorResult:
+    """Ask the model for a replacement of the selection and return a checked edit.
+
+    An invalid Python candidate gets ``settings.repair_turns`` repair turns, each a new model
+    call that sees its own earlier reply (reasoning included) and the parser's message.
+    """
+    started = time.monotonic()
+    selection = _check_request(req, settings)
+    messages = prompt.refactor_messages(
+        req.text,
+        req.start,
+        req.end,
+        instruction=req.instruction,
+        diagnostics=req.diagnostics,
+        context_lines=settings.context_lines,
+        language_id=req.language_id,
+        path=req.path,
+    )
+    limits.check_prompt(settings, prompt.estimate_tokens(messages))
+
+    usage = Usage()
+    calls = 0
+    repairs_left = settings.repair_turns
+    while True:
+        completion = await client.complete(messages, on_progress=on_progress)
+        calls += 1
+        usage.add(completion.usage)
+        _report(on_progress, Progress("checking"))
+        code = extract.extract_code(completion.text, selection, document=req.text)
+        candidate = await asyncio.to_thread(
+            shape.build_candidate, req.text, req.start, req.end, code, is_python=req.is_python
+        )
+        if not req.is_python:
+            break
+        try:
+            await asyncio.to_thread(
+                validate.check_python, candidate.new_text, candidate.changed_spans
+            )
+            break
+        except InvalidPython as exc:
+            if repairs_left <= 0:
+                tried = "" if calls == 1 else f" (after {calls - 1} repair turn(s))"
+                raise InvalidPython(
+                    f"The model's code is not valid Python{tried}: {exc.message} "
+                    "Nothing was changed. Try again, or give a more specific instruction.",
+                    detail=exc.detail,
+                    line=exc.line,
+                ) from exc
+            repairs_left -= 1
+            _report(on_progress, Progress("repairing"))
+            messages = prompt.repair_messages(messages, completion.raw, exc.message)
+
+    warnings: list[str] = []
+    if req.is_python:
+        warnings = await asyncio.to_thread(
+            validate.name_warnings, selection, candidate.replacement, candidate.new_text
+        )
+    else:
+        warnings.append(NOT_CHECKED_WARNING)
+    minimal = await asyncio.to_thread(edits_mod.minimal_edits, req.text, candidate.new_text)
+    return RefactorResult(
+        base_text=req.text,
+        new_text=candidate.new_text,
+        edits=minimal,
+        replacement=candidate.replacement,
+        warnings=warnings,
+        syntax_checked=req.is_python,
+        usage=usage,
+        model_calls=calls,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _spans_in_result(moved: list[edits_mod.OffsetEdit]) -> list[tuple[int, int]]:
+    """Where each edit's new text sits in the document after applying all of them."""
+    spans: list[tuple[int, int]] = []
+    shift = 0
+    for edit in sorted(moved, key=lambda e: e.start):
+        start = edit.start + shift
+        spans.append((start, start + len(edit.new_text)))
+        shift += len(edit.new_text) - (edit.end - edit.start)
+    return spans
+
+
+async def rebase(
+    result: RefactorResult, current_text: str, *, is_python: bool
+) -> tuple[list[edits_mod.OffsetEdit], str]:
+    """Move a finished edit onto the document as it is now, or refuse.
+
+    The user may have typed while the model worked. The edit is moved only when their
+    changes leave every edited region untouched, and a moved Python edit is checked again,
+    because hoisted imports and the replacement now sit in a different module.
+    """
+    if current_text == result.base_text:
+        return result.edits, result.new_text
+    moved = await asyncio.to_thread(
+        edits_mod.rebase_edits, result.base_text, current_text, result.edits
+    )
+    if moved is None:
+        raise StaleDocument(
+            "The selected code changed while m2-1 was working, so nothing was applied. "
+            "Run the refactor again on the current code."
+        )
+    new_text = edits_mod.apply_edits(current_text, moved)
+    if is_python:
+        try:
+            await asyncio.to_thread(validate.check_python, new_text, _spans_in_result(moved))
+        except InvalidPython as exc:
+            raise StaleDocument(
+                "The document changed while m2-1 was working and the edit no longer fits it "
+                f"({exc.message}), so nothing was applied. Run the refactor again.",
+                detail=exc.detail,
+            ) from exc
+    return moved, new_text
+
+
+async def explain(
+    req: RefactorRequest,
+    settings: Settings,
+    client: CompletionClient,
+    on_progress: ProgressCallback | None = None,
+) -> ExplainResult:
+    """Ask the model to explain the selection; the markdown has its reasoning stripped."""
+    started = time.monotonic()
+    _check_request(req, settings)
+    messages = prompt.explain_messages(
+        req.text,
+        req.start,
+        req.end,
+        context_lines=settings.context_lines,
+        language_id=req.language_id,
+        path=req.path,
+    )
+    limits.check_prompt(settings, prompt.estimate_tokens(messages))
+    completion = await client.complete(messages, on_progress=on_progress)
+    markdown = completion.text.strip()
+    if not markdown:
+        raise ReplyError(
+            "The model returned an empty explanation. Try again, or select a smaller piece "
+            "of code."
+        )
+    return ExplainResult(
+        markdown=markdown, usage=completion.usage, seconds=time.monotonic() - started
+    )
