@@ -1,0 +1,92 @@
+"""Configuration layering, validation and endpoint safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from m21_lsp import config
+from m21_lsp.errors import ConfigError, scrub
+
+
+def test_key_prefers_m21_api_key_over_aimlapi_key() -> None:
+    settings, problems = config.from_env({"M21_API_KEY": "first-key", "AIMLAPI_KEY": "second-key"})
+    assert problems == []
+    assert settings.api_key == "first-key"
+
+
+def test_aimlapi_key_is_the_fallback() -> None:
+    settings, _ = config.from_env({"AIMLAPI_KEY": "fallback-key"})
+    assert settings.api_key == "fallback-key"
+
+
+def test_defaults_follow_minimax_recommendations() -> None:
+    settings, _ = config.from_env({})
+    assert (settings.base_url, settings.model) == ("https://api.aimlapi.com/v1", "minimax/m2-1")
+    assert (settings.temperature, settings.top_p, settings.max_tokens) == (1.0, 0.95, 8192)
+    assert (settings.connect_timeout, settings.chunk_timeout, settings.timeout) == (10, 60, 300)
+
+
+def test_environment_overrides_base_url_and_model() -> None:
+    settings, _ = config.from_env(
+        {"M21_BASE_URL": "http://127.0.0.1:9999/v1/", "M21_MODEL": "other/model"}
+    )
+    assert settings.base_url == "http://127.0.0.1:9999/v1"
+    assert settings.model == "other/model"
+
+
+@pytest.mark.parametrize(("given", "stored"), [(0, 0.01), (-3, 0.01), (1.7, 1.0), (0.4, 0.4)])
+def test_temperature_is_clamped_into_minimax_range(given: float, stored: float) -> None:
+    settings, problems = config.apply_overrides(config.Settings(), {"temperature": given}, source="t")
+    assert problems == []
+    assert settings.temperature == stored
+
+
+def test_bad_values_are_reported_and_the_old_value_kept() -> None:
+    base = config.Settings()
+    settings, problems = config.apply_overrides(
+        base, {"maxTokens": "lots", "hover": "sometimes", "bogus": 1}, source="initializationOptions"
+    )
+    assert settings.max_tokens == base.max_tokens
+    assert settings.hover == base.hover
+    assert len(problems) == 3
+    assert all(p.startswith("initializationOptions:") for p in problems)
+    assert any("maxTokens" in p and "whole number" in p for p in problems)
+    assert any("'bogus'" in p for p in problems)
+
+
+def test_cli_load_fails_loudly_on_bad_environment() -> None:
+    with pytest.raises(ConfigError, match="M21|maxTokens"):
+        config.load({"M21_MAX_TOKENS": "-5"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/v1", "http://10.0.0.5/v1", "ftp://127.0.0.1/v1", "not a url"],
+)
+def test_key_is_never_sent_over_plain_http_to_other_hosts(url: str) -> None:
+    assert config.check_endpoint(url) is not None
+    settings, problems = config.apply_overrides(config.Settings(), {"baseUrl": url}, source="t")
+    assert settings.base_url == config.DEFAULT_BASE_URL
+    assert problems
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.aimlapi.com/v1", "http://127.0.0.1:8080/v1", "http://localhost/v1", "http://[::1]:1/v1"]
+)
+def test_https_and_loopback_are_allowed(url: str) -> None:
+    assert config.check_endpoint(url) is None
+
+
+def test_key_is_hidden_from_repr_public_dict_and_problems() -> None:
+    secret = "sk-sentinel-4f1c9a7e"
+    settings, _ = config.apply_overrides(config.Settings(), {"apiKey": secret}, source="t")
+    assert secret not in repr(settings)
+    assert settings.public_dict()["apiKey"] == "set"
+    _, problems = config.apply_overrides(settings, {"apiKey": 12345}, source="t")
+    assert problems and all(secret not in p and "12345" not in p for p in problems)
+    assert secret not in scrub(f"Authorization: Bearer {secret} and again {secret}")
+
+
+def test_require_key_names_the_variables() -> None:
+    with pytest.raises(ConfigError, match="M21_API_KEY.*AIMLAPI_KEY"):
+        config.Settings().require_key()
