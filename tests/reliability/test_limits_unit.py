@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from m21_lsp import config, limits
 from m21_lsp.errors import LimitExceeded, SecretFileRefused
 from m21_lsp.model_types import Completion, Progress
