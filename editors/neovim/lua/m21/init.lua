@@ -1,0 +1,484 @@
+-- m21: Neovim client for the m21-lsp language server (refactor / explain with m2-1).
+--
+-- Works on Neovim 0.7 and newer. 0.7 has no vim.lsp.start, so the plugin starts one client
+-- per root directory with vim.lsp.start_client and attaches buffers itself; on 0.8+ it hands
+-- the same config to vim.lsp.start, which does the reuse for us.
+--
+-- The heavy lifting (model call, validation, safe edits) is the server's. This file only
+-- turns a Vim range into an LSP range, runs the server's commands and shows their results.
+
+local M = {}
+
+local api = vim.api
+local util = vim.lsp.util
+
+M.defaults = {
+  -- How to start the server. Override with a virtualenv's m21-lsp or `python -m m21_lsp.lsp`.
+  cmd = { "m21-lsp", "serve", "--stdio" },
+  -- Extra environment for the server process (e.g. { M21_API_KEY = os.getenv("AIMLAPI_KEY") }).
+  cmd_env = nil,
+  -- The `m21` settings section, camelCase as in every editor (baseUrl, model, hover, ...).
+  settings = {},
+  filetypes = { "python" },
+  root_markers = { "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", ".git" },
+  name = "m21",
+  -- Echo $/progress in the message area.
+  progress = true,
+  -- Options for the explanation's floating window (see :h nvim_open_win).
+  float = { border = "rounded", max_width = 100, max_height = 40 },
+  on_attach = nil,
+  capabilities = nil,
+}
+
+M.config = vim.deepcopy(M.defaults)
+
+-- State that tests and statuslines may read.
+M.state = {
+  clients = {}, -- root_dir -> client id (0.7 path only)
+  last_explanation = nil, -- { markdown = string, bufnr = number, winid = number }
+  last_result = nil, -- the last command result table from the server
+}
+
+local has_start = type(vim.lsp.start) == "function"
+local method_calls = vim.fn.has("nvim-0.11") == 1
+
+local function notify(msg, level)
+  vim.notify("m21: " .. msg, level or vim.log.levels.INFO)
+end
+
+-- Client methods became `client:request()` in 0.11; older versions only have `client.request()`.
+local function client_request(client, method, params, handler, bufnr)
+  if method_calls then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+local function buf_clients(bufnr)
+  if vim.lsp.get_clients then
+    return vim.lsp.get_clients({ bufnr = bufnr })
+  end
+  return vim.lsp.buf_get_clients(bufnr)
+end
+
+--- The m21 client attached to `bufnr`, or nil.
+function M.get_client(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  for _, client in pairs(buf_clients(bufnr)) do
+    if client.name == M.config.name then
+      return client
+    end
+  end
+  return nil
+end
+
+local function find_root(bufnr)
+  local path = api.nvim_buf_get_name(bufnr)
+  local start = path ~= "" and vim.fn.fnamemodify(path, ":p:h") or vim.fn.getcwd()
+  if vim.fs and vim.fs.find then
+    local found = vim.fs.find(M.config.root_markers, { upward = true, path = start })[1]
+    if found then
+      return vim.fn.fnamemodify(found, ":h")
+    end
+    return start
+  end
+  -- 0.7: walk up by hand.
+  local dir = start
+  while dir and dir ~= "" do
+    for _, marker in ipairs(M.config.root_markers) do
+      if vim.loop.fs_stat(dir .. "/" .. marker) then
+        return dir
+      end
+    end
+    local parent = vim.fn.fnamemodify(dir, ":h")
+    if parent == dir then
+      break
+    end
+    dir = parent
+  end
+  return start
+end
+
+-- Progress --------------------------------------------------------------------------------
+
+local progress_titles = {}
+
+local function echo(text, history)
+  -- Keep it on one screen line so the user never gets a hit-enter prompt for a progress tick.
+  local width = math.max(vim.o.columns - 12, 20)
+  text = text:gsub("[\r\n]+", " ")
+  if #text > width and not history then
+    text = text:sub(1, width - 1) .. "…"
+  end
+  api.nvim_echo({ { text } }, history, {})
+end
+
+--- Formats one $/progress value for the message area; exposed for tests.
+function M.format_progress(token, value)
+  if type(value) ~= "table" then
+    return nil
+  end
+  if value.kind == "begin" then
+    progress_titles[token] = value.title
+  end
+  local title = progress_titles[token] or "m2-1"
+  local parts = { "[" .. M.config.name .. "] " .. title }
+  if value.message and value.message ~= "" then
+    table.insert(parts, ": " .. value.message)
+  end
+  if value.percentage then
+    table.insert(parts, string.format(" (%d%%)", value.percentage))
+  end
+  if value.kind == "end" then
+    progress_titles[token] = nil
+  end
+  return table.concat(parts)
+end
+
+local function progress_handler(err, result, ctx, config)
+  -- Keep whatever the user (or Neovim) does with progress, then echo ours.
+  local default = vim.lsp.handlers["$/progress"]
+  if default then
+    pcall(default, err, result, ctx, config)
+  end
+  if not M.config.progress or not result then
+    return
+  end
+  local text = M.format_progress(result.token, result.value)
+  if text then
+    -- Only the outcome goes to :messages; the ticks would flood it.
+    echo(text, type(result.value) == "table" and result.value.kind == "end")
+  end
+end
+
+-- Starting the server ------------------------------------------------------------------------
+
+local function make_config(bufnr)
+  local cfg = M.config
+  local settings = vim.deepcopy(cfg.settings or {})
+  local capabilities = cfg.capabilities or vim.lsp.protocol.make_client_capabilities()
+  return {
+    name = cfg.name,
+    cmd = cfg.cmd,
+    cmd_env = cfg.cmd_env,
+    root_dir = find_root(bufnr),
+    -- Settings go both ways: initializationOptions for the first request, and the `m21`
+    -- section for workspace/configuration (answered from `settings` by Neovim itself).
+    init_options = settings,
+    settings = { m21 = settings },
+    capabilities = capabilities,
+    handlers = { ["$/progress"] = progress_handler },
+    on_attach = cfg.on_attach,
+    flags = { debounce_text_changes = 80 },
+  }
+end
+
+--- Starts (or reuses) the server for `bufnr` and attaches it. Returns the client id.
+function M.attach(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  if api.nvim_buf_get_option(bufnr, "buftype") ~= "" then
+    return nil
+  end
+  local existing = M.get_client(bufnr)
+  if existing then
+    return existing.id
+  end
+  local config = make_config(bufnr)
+  if has_start then
+    local id
+    api.nvim_buf_call(bufnr, function()
+      id = vim.lsp.start(config)
+    end)
+    return id
+  end
+  local id = M.state.clients[config.root_dir]
+  if id then
+    local client = vim.lsp.get_client_by_id(id)
+    if not client or client.is_stopped() then
+      id = nil
+    end
+  end
+  if not id then
+    id = vim.lsp.start_client(config)
+    if not id then
+      notify("could not start " .. table.concat(config.cmd, " ") .. "; is m21-lsp installed?",
+        vim.log.levels.ERROR)
+      return nil
+    end
+    M.state.clients[config.root_dir] = id
+  end
+  vim.lsp.buf_attach_client(bufnr, id)
+  return id
+end
+
+-- Ranges --------------------------------------------------------------------------------------
+
+-- Byte column -> character column in the client's position encoding.
+local function encode_col(line, byte_col, encoding)
+  if byte_col <= 0 then
+    return 0
+  end
+  if byte_col > #line then
+    byte_col = #line
+  end
+  if encoding == "utf-8" then
+    return byte_col
+  end
+  local utf32, utf16 = vim.str_utfindex(line, byte_col)
+  if encoding == "utf-32" then
+    return utf32
+  end
+  return utf16
+end
+
+local function get_line(bufnr, row)
+  return api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
+end
+
+--- LSP range for a command invoked with `opts` (from nvim_create_user_command).
+---
+--- No range: the cursor (an empty range, which the server widens to the enclosing statement,
+--- function or class). A range that matches the last charwise visual selection: exactly that
+--- text. Any other range: whole lines, from the first line's start to the last line's end.
+function M.command_range(opts, bufnr, encoding)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  encoding = encoding or "utf-16"
+  if not opts or (opts.range or 0) == 0 then
+    local cursor = api.nvim_win_get_cursor(0)
+    local row = cursor[1] - 1
+    local pos = { line = row, character = encode_col(get_line(bufnr, row), cursor[2], encoding) }
+    return { start = pos, ["end"] = pos }
+  end
+  local line1, line2 = opts.line1, opts.line2
+  local vstart = api.nvim_buf_get_mark(bufnr, "<")
+  local vend = api.nvim_buf_get_mark(bufnr, ">")
+  if vim.fn.visualmode() == "v" and vstart[1] == line1 and vend[1] == line2 then
+    local srow, erow = line1 - 1, line2 - 1
+    local sline, eline = get_line(bufnr, srow), get_line(bufnr, erow)
+    -- '> points at the first byte of the last selected character; the LSP end is exclusive.
+    local ecol = vend[2]
+    if ecol < #eline then
+      local lead = eline:byte(ecol + 1)
+      local char_len = lead < 0x80 and 1 or lead < 0xE0 and 2 or lead < 0xF0 and 3 or 4
+      ecol = ecol + char_len
+    end
+    return {
+      start = { line = srow, character = encode_col(sline, vstart[2], encoding) },
+      ["end"] = { line = erow, character = encode_col(eline, ecol, encoding) },
+    }
+  end
+  local last = get_line(bufnr, line2 - 1)
+  return {
+    start = { line = line1 - 1, character = 0 },
+    ["end"] = { line = line2 - 1, character = encode_col(last, #last, encoding) },
+  }
+end
+
+local function buf_version(bufnr)
+  local v = util.buf_versions and util.buf_versions[bufnr]
+  if type(v) == "number" then
+    return v
+  end
+  return api.nvim_buf_get_changedtick(bufnr)
+end
+
+-- Commands ------------------------------------------------------------------------------------
+
+--- The argument object of the server's m21.refactor / m21.explain commands.
+function M.command_arguments(bufnr, range, instruction)
+  local args = {
+    uri = vim.uri_from_bufnr(bufnr),
+    version = buf_version(bufnr),
+    range = range,
+  }
+  if instruction and instruction ~= "" then
+    args.instruction = instruction
+  end
+  return args
+end
+
+local function with_client(bufnr)
+  local client = M.get_client(bufnr)
+  if not client then
+    M.attach(bufnr)
+    client = M.get_client(bufnr)
+  end
+  if not client then
+    notify("the m21 server is not attached to this buffer (filetype " ..
+      vim.bo[bufnr].filetype .. "); see :h m21", vim.log.levels.WARN)
+  end
+  return client
+end
+
+local function execute(bufnr, command, args, on_result)
+  local client = with_client(bufnr)
+  if not client then
+    return
+  end
+  local params = { command = command, arguments = { args } }
+  client_request(client, "workspace/executeCommand", params, function(err, result)
+    if err then
+      -- The server already showed a message saying what to do; keep the detail here.
+      notify(command .. " failed: " .. tostring(err.message or err), vim.log.levels.ERROR)
+      return
+    end
+    M.state.last_result = result
+    if on_result then
+      on_result(result)
+    end
+  end, bufnr)
+end
+
+local function summary(result)
+  if type(result) ~= "table" then
+    return nil
+  end
+  if result.message and result.message ~= "" then
+    return result.message
+  end
+  if result.applied == true then
+    return "refactor applied"
+  elseif result.applied == false then
+    return "refactor not applied" .. (result.reason and (": " .. result.reason) or "")
+  end
+  return nil
+end
+
+--- :M21Refactor [instruction] — refactor the range (or the code under the cursor).
+function M.refactor(opts)
+  local bufnr = api.nvim_get_current_buf()
+  local client = with_client(bufnr)
+  if not client then
+    return
+  end
+  local range = M.command_range(opts, bufnr, client.offset_encoding)
+  local args = M.command_arguments(bufnr, range, opts and opts.args)
+  execute(bufnr, "m21.refactor", args, function(result)
+    local text = summary(result)
+    if text then
+      notify(text)
+    end
+  end)
+end
+
+local function explanation_text(result)
+  if type(result) == "string" then
+    return result
+  end
+  if type(result) ~= "table" then
+    return nil
+  end
+  for _, key in ipairs({ "markdown", "explanation", "text", "value" }) do
+    if type(result[key]) == "string" and result[key] ~= "" then
+      return result[key]
+    end
+  end
+  if type(result.contents) == "table" and type(result.contents.value) == "string" then
+    return result.contents.value
+  end
+  return nil
+end
+
+--- Shows markdown in a floating window next to the cursor; returns its buffer and window.
+function M.show_explanation(markdown)
+  local lines = util.convert_input_to_markdown_lines(markdown)
+  lines = util.trim_empty_lines(lines)
+  if vim.tbl_isempty(lines) then
+    lines = { "(empty explanation)" }
+  end
+  local opts = vim.tbl_extend("force", { focus_id = "m21_explanation" }, M.config.float or {})
+  local fbuf, fwin = util.open_floating_preview(lines, "markdown", opts)
+  M.state.last_explanation = { markdown = markdown, bufnr = fbuf, winid = fwin }
+  return fbuf, fwin
+end
+
+--- :M21Explain — explain the range (or the code under the cursor) in a floating window.
+function M.explain(opts)
+  local bufnr = api.nvim_get_current_buf()
+  local client = with_client(bufnr)
+  if not client then
+    return
+  end
+  local range = M.command_range(opts, bufnr, client.offset_encoding)
+  local args = M.command_arguments(bufnr, range, nil)
+  execute(bufnr, "m21.explain", args, function(result)
+    local text = explanation_text(result)
+    if not text then
+      local why = summary(result)
+      notify("no explanation" .. (why and (": " .. why) or ""), vim.log.levels.WARN)
+      return
+    end
+    -- The reply arrives asynchronously: show it where the user is now, if still in that buffer.
+    if api.nvim_get_current_buf() ~= bufnr then
+      notify("explanation ready: hover the selection (K) in " .. api.nvim_buf_get_name(bufnr))
+      M.state.last_explanation = { markdown = text }
+      return
+    end
+    M.show_explanation(text)
+  end)
+end
+
+function M.define_commands()
+  api.nvim_create_user_command("M21Refactor", function(opts)
+    M.refactor(opts)
+  end, { range = true, nargs = "?", desc = "Refactor the selection with m2-1" })
+  api.nvim_create_user_command("M21Explain", function(opts)
+    M.explain(opts)
+  end, { range = true, nargs = 0, desc = "Explain the selection with m2-1" })
+  api.nvim_create_user_command("M21Restart", function()
+    M.restart()
+  end, { nargs = 0, desc = "Restart the m21 language server" })
+end
+
+--- Stops every m21 client and re-attaches the Python buffers.
+function M.restart()
+  local clients = vim.lsp.get_clients and vim.lsp.get_clients({ name = M.config.name })
+    or vim.tbl_filter(function(c)
+      return c.name == M.config.name
+    end, vim.lsp.get_active_clients())
+  for _, client in ipairs(clients) do
+    if method_calls then
+      client:stop()
+    else
+      client.stop()
+    end
+  end
+  M.state.clients = {}
+  vim.defer_fn(M.attach_all, 500)
+end
+
+local function wanted(bufnr)
+  return vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype)
+end
+
+function M.attach_all()
+  for _, bufnr in ipairs(api.nvim_list_bufs()) do
+    if api.nvim_buf_is_loaded(bufnr) and wanted(bufnr) then
+      M.attach(bufnr)
+    end
+  end
+end
+
+--- require("m21").setup{ cmd = {...}, settings = {...}, ... }
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  -- Lists replace, they do not merge index by index.
+  if opts and opts.cmd then
+    M.config.cmd = opts.cmd
+  end
+  if opts and opts.filetypes then
+    M.config.filetypes = opts.filetypes
+  end
+  M.define_commands()
+  local group = api.nvim_create_augroup("m21", { clear = true })
+  api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = M.config.filetypes,
+    callback = function(ev)
+      M.attach(ev.buf)
+    end,
+  })
+  M.attach_all()
+end
+
+return M

@@ -1,0 +1,61 @@
+"""The one refactor/explain case every editor test plays, with its expected results.
+
+The expected file is computed here by plain string replacement of literal text, never by the
+code under test, so a wrong edit from the server cannot also produce the expectation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SOURCE = (DATA_DIR / "shop.py").read_text(encoding="utf-8")
+
+OLD_FUNCTION = """\
+def total_price(items, tax_rate):
+    total = 0
+    for i in range(len(items)):
+        item = items[i]
+        if item["qty"] > 0:
+            total = total + item["price"] * item["qty"]
+    total = total + total * tax_rate
+    return round(total, 2)
+"""
+
+NEW_FUNCTION = """\
+def total_price(items, tax_rate):
+    \"\"\"Sum price * qty over items with a positive quantity, then add tax.\"\"\"
+    subtotal = sum(item["price"] * item["qty"] for item in items if item["qty"] > 0)
+    return round(subtotal * (1 + tax_rate), 2)
+"""
+
+REASONING = "SECRET-REASONING: the user wants a generator expression; keep the rounding."
+
+REFACTOR_REPLY = (
+    f"<think>\n{REASONING}\n</think>\n\n"
+    "Here is a clearer version with the same behaviour:\n\n"
+    f"```python\n{NEW_FUNCTION}```\n\n"
+    "The index loop became a generator expression.\n"
+)
+
+EXPLANATION_SENTENCE = "adds the tax rate once and rounds to cents"
+EXPLANATION = (
+    "## What `total_price` does\n\n"
+    "It sums `price * qty` over the items whose quantity is positive, then "
+    f"{EXPLANATION_SENTENCE}.\n"
+)
+EXPLAIN_REPLY = f"<think>\n{REASONING}\n</think>\n\n{EXPLANATION}"
+
+USER_LINE = "# typed while the model was thinking\n"
+
+
+def expected_after_refactor(text: str) -> str:
+    assert text.count(OLD_FUNCTION) == 1, "fixture must hold the old function exactly once"
+    return text.replace(OLD_FUNCTION, NEW_FUNCTION)
+
+
+def line_span(text: str, snippet: str) -> tuple[int, int]:
+    """1-based first and last line of ``snippet`` (which ends with a newline) in ``text``."""
+    start = text.index(snippet)
+    first = text.count("\n", 0, start) + 1
+    return first, first + snippet.count("\n") - 1

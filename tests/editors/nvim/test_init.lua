@@ -1,0 +1,253 @@
+-- Headless Neovim driver for tests/editors/test_neovim.py.
+--
+-- Runs one scenario as a user would (visual selection, code action menu, :write, :M21Explain)
+-- and writes what it saw to $M21_RESULT as JSON. The Python test decides pass or fail from the
+-- file on disk and that JSON; this script only records and never computes the expected text.
+--
+-- Inputs (environment):
+--   M21_REPO          repository root (the plugin is loaded from editors/neovim)
+--   M21_SERVER_CMD    JSON list: how to start the language server
+--   M21_FILE          the Python file to open (a copy of a fixture)
+--   M21_RESULT        where to write the JSON result
+--   M21_SCENARIO      "refactor_explain" or "concurrent_edit"
+--   M21_RANGE         "first,last": 1-based lines of the visual selection for the code action
+--   M21_EXPLAIN_RANGE "first,last": lines to explain after the refactor (refactor_explain)
+--   M21_ACTION        title to pick in the code action menu
+--   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
+--   M21_WAIT_MS       upper bound for each wait
+
+local api = vim.api
+local uv = vim.loop
+
+local env = function(name)
+  return os.getenv(name)
+end
+
+local WAIT_MS = tonumber(env("M21_WAIT_MS") or "") or 30000
+local result = {
+  scenario = env("M21_SCENARIO"),
+  nvim_version = tostring(vim.version().major) .. "." .. vim.version().minor .. "." .. vim.version().patch,
+  menu = {},
+  progress = {},
+  show_messages = {},
+  commands = {},
+  steps = {},
+}
+
+local function step(name)
+  table.insert(result.steps, name)
+end
+
+local function save()
+  local fh = assert(io.open(env("M21_RESULT"), "w"))
+  fh:write(vim.fn.json_encode(result))
+  fh:close()
+end
+
+local function finish(ok, err)
+  result.ok = ok
+  result.error = err
+  result.messages_history = vim.fn.execute("messages")
+  save()
+  vim.cmd(ok and "qall!" or "cquit!")
+end
+
+local function wait_for(what, condition)
+  local ok = vim.wait(WAIT_MS, condition, 20)
+  if not ok then
+    error("timed out after " .. WAIT_MS .. " ms waiting for " .. what, 0)
+  end
+end
+
+local function lines_of(spec)
+  local first, last = spec:match("^(%d+),(%d+)$")
+  return tonumber(first), tonumber(last)
+end
+
+local function select_lines(first, last)
+  -- A real linewise visual selection, left with <Esc> so '< and '> are set as after `V…<Esc>`.
+  vim.cmd(string.format("normal! %dGV%dG\27", first, last))
+end
+
+-- Record what the server tells the user, while keeping Neovim's own handling.
+local function record_handler(method, into)
+  local default = vim.lsp.handlers[method]
+  vim.lsp.handlers[method] = function(err, res, ctx, config)
+    table.insert(into, { err = err and (err.message or tostring(err)) or vim.NIL, result = res or vim.NIL })
+    if default then
+      return default(err, res, ctx, config)
+    end
+  end
+end
+
+vim.opt.runtimepath:prepend(env("M21_REPO") .. "/editors/neovim")
+vim.o.swapfile = false
+vim.o.more = false
+
+local m21 = require("m21")
+-- Record the progress lines the plugin echoes (the echo itself is checked via :messages too).
+local format_progress = m21.format_progress
+m21.format_progress = function(token, value)
+  local text = format_progress(token, value)
+  table.insert(result.progress, { kind = type(value) == "table" and value.kind or vim.NIL, text = text or vim.NIL })
+  return text
+end
+
+record_handler("window/showMessage", result.show_messages)
+-- With no handler of its own, a code action's command is sent with this default handler.
+record_handler("workspace/executeCommand", result.commands)
+
+m21.setup({
+  cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
+  -- The key and endpoint reach the server through its process environment.
+  cmd_env = { M21_BASE_URL = env("M21_BASE_URL"), M21_API_KEY = env("M21_API_KEY") },
+})
+
+local function client_ready(bufnr)
+  local client = m21.get_client(bufnr)
+  return client ~= nil and client.initialized ~= false and client.server_capabilities ~= nil
+    and next(client.server_capabilities) ~= nil
+end
+
+local function pick(title)
+  vim.ui.select = function(items, opts, on_choice)
+    local chosen
+    for i, item in ipairs(items) do
+      local label = opts.format_item and opts.format_item(item) or tostring(item)
+      table.insert(result.menu, label)
+      if label == title and not chosen then
+        chosen = i
+      end
+    end
+    if chosen then
+      on_choice(items[chosen], chosen)
+    else
+      on_choice(nil, nil)
+    end
+  end
+end
+
+local function run_code_action(first, last)
+  select_lines(first, last)
+  pick(env("M21_ACTION"))
+  local before = #result.commands
+  if vim.lsp.buf.range_code_action then
+    vim.lsp.buf.range_code_action()
+  else
+    vim.lsp.buf.code_action({ range = { start = { first, 0 }, ["end"] = { last, 0 } } })
+  end
+  return before
+end
+
+local function flush_and_ping(bufnr)
+  -- Any request flushes pending didChange first; a code action also proves the server still
+  -- answers while the refactor waits for the model.
+  local client = m21.get_client(bufnr)
+  local params = vim.lsp.util.make_range_params()
+  params.context = { diagnostics = {} }
+  local responses = client.request_sync("textDocument/codeAction", params, WAIT_MS, bufnr)
+  result.ping_actions = responses and responses.result and #responses.result or vim.NIL
+end
+
+local function tell_test(port)
+  local done = false
+  local tcp = uv.new_tcp()
+  tcp:connect("127.0.0.1", port, function(err)
+    assert(not err, err)
+    tcp:write("edited\n", function()
+      tcp:shutdown(function()
+        tcp:close()
+        done = true
+      end)
+    end)
+  end)
+  wait_for("the handshake with the test", function()
+    return done
+  end)
+end
+
+local function refactor_explain(bufnr)
+  local first, last = lines_of(env("M21_RANGE"))
+  local before = run_code_action(first, last)
+  step("code action chosen")
+  wait_for("the refactor command's answer", function()
+    return #result.commands > before
+  end)
+  result.refactor_result = result.commands[#result.commands].result
+  result.modified = vim.bo[bufnr].modified
+  vim.cmd("write")
+  step("written")
+
+  local efirst, elast = lines_of(env("M21_EXPLAIN_RANGE"))
+  select_lines(efirst, elast)
+  vim.cmd(string.format("%d,%dM21Explain", efirst, elast))
+  local float
+  wait_for("the explanation's floating window", function()
+    for _, win in ipairs(api.nvim_list_wins()) do
+      if api.nvim_win_get_config(win).relative ~= "" then
+        float = win
+        return true
+      end
+    end
+    return false
+  end)
+  local fbuf = api.nvim_win_get_buf(float)
+  result.float_lines = api.nvim_buf_get_lines(fbuf, 0, -1, false)
+  result.float_filetype = vim.bo[fbuf].filetype
+  result.explain_result = m21.state.last_result
+  step("explained")
+end
+
+local function concurrent_edit(bufnr)
+  local first, last = lines_of(env("M21_RANGE"))
+  local before = run_code_action(first, last)
+  step("code action chosen")
+  -- The model is held by the test: edit elsewhere while it "thinks".
+  wait_for("the refactor's progress to begin", function()
+    for _, p in ipairs(result.progress) do
+      if p.kind == "begin" then
+        return true
+      end
+    end
+    return false
+  end)
+  api.nvim_buf_set_lines(bufnr, 0, 0, false, { "# typed while the model was thinking" })
+  flush_and_ping(bufnr)
+  step("user edit flushed")
+  tell_test(tonumber(env("M21_HANDSHAKE_PORT")))
+  wait_for("the refactor command's answer", function()
+    return #result.commands > before
+  end)
+  result.refactor_result = result.commands[#result.commands].result
+  vim.cmd("write")
+  step("written")
+end
+
+local scenarios = { refactor_explain = refactor_explain, concurrent_edit = concurrent_edit }
+
+local function main()
+  vim.cmd("edit " .. vim.fn.fnameescape(env("M21_FILE")))
+  local bufnr = api.nvim_get_current_buf()
+  result.filetype = vim.bo[bufnr].filetype
+  wait_for("the m21 client to attach and initialize", function()
+    return client_ready(bufnr)
+  end)
+  local client = m21.get_client(bufnr)
+  result.offset_encoding = client.offset_encoding
+  step("attached")
+  local scenario = scenarios[env("M21_SCENARIO")]
+  if not scenario then
+    error("unknown scenario " .. tostring(env("M21_SCENARIO")), 0)
+  end
+  scenario(bufnr)
+end
+
+api.nvim_create_autocmd("VimEnter", {
+  once = true,
+  callback = function()
+    vim.schedule(function()
+      local ok, err = xpcall(main, debug.traceback)
+      finish(ok, not ok and tostring(err) or nil)
+    end)
+  end,
+})

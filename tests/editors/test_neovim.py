@@ -1,0 +1,198 @@
+"""Neovim end-to-end: Debian's nvim (0.7.2), headless, with the m21 plugin and the real server.
+
+The editor does what a user does: a linewise visual selection, `range_code_action` with the
+menu answered by the test (`vim.ui.select`), `:write`, then `:'<,'>M21Explain` and reading
+the floating window. The model is the scripted server on 127.0.0.1. Neovim 0.7 does not
+advertise `documentChanges`, so the edit it receives is unversioned: the concurrent-typing test
+proves that the server's own check moves the edit instead of writing on stale positions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from m21_editor_case import (
+    EXPLAIN_REPLY,
+    EXPLANATION_SENTENCE,
+    NEW_FUNCTION,
+    OLD_FUNCTION,
+    REASONING,
+    REFACTOR_REPLY,
+    SOURCE,
+    USER_LINE,
+    expected_after_refactor,
+    line_span,
+)
+from m21_lsp.scripted_server import Step
+
+pytestmark = pytest.mark.editor
+
+HARNESS = Path(__file__).resolve().parent / "nvim" / "test_init.lua"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Upper bounds only: each wait inside Neovim ends as soon as its condition holds.
+WAIT_MS = 30_000
+PROCESS_TIMEOUT = 90
+
+
+@pytest.fixture
+def nvim(editor_binary) -> str:
+    return editor_binary("nvim", "neovim")
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "shop"\n', encoding="utf-8")
+    target = project / "shop.py"
+    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", target)
+    return target
+
+
+def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[str]:
+    env = dict(env)
+    env.update({f"M21_{k.upper()}": v for k, v in inputs.items()})
+    env["M21_REPO"] = str(REPO_ROOT)
+    env["M21_WAIT_MS"] = str(WAIT_MS)
+    cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(HARNESS)]
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=Path(inputs["file"]).parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so a hang kills nvim and the server it started
+    )
+
+
+def _finish(proc: subprocess.Popen[str], result_path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"nvim did not finish within {PROCESS_TIMEOUT}s\nstdout:{out}\nstderr:{err}")
+    output = out + err
+    if not result_path.exists():
+        pytest.fail(f"nvim exited {proc.returncode} without a result\n{output}")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"] and proc.returncode == 0, (
+        f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
+        f"steps: {result.get('steps')}\nmessages: {result.get('show_messages')}\n{output}"
+    )
+    return result, output
+
+
+def _assert_no_key(env: dict[str, str], *texts: str) -> None:
+    key = env["M21_API_KEY"]
+    assert not any(key in t for t in texts), "the API key appeared in editor output"
+
+
+def _assert_model_saw(model_server, n: int, env: dict[str, str]) -> None:
+    assert len(model_server.requests) == n
+    key_sent = all(
+        r.headers.get("authorization") == f"Bearer {env['M21_API_KEY']}"
+        for r in model_server.requests
+    )
+    assert key_sent, "the server did not send the key from its environment"
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "for i in range(len(items))" in sent, "the selection did not reach the model"
+
+
+def test_neovim_refactor_action_then_explain(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
+    refactor_lines = line_span(SOURCE, OLD_FUNCTION)
+    expected = expected_after_refactor(SOURCE)
+    explain_lines = line_span(expected, NEW_FUNCTION)
+
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_explain",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*refactor_lines),
+        explain_range="{},{}".format(*explain_lines),
+        action="Refactor with m2-1",
+    )
+    result, output = _finish(proc, result_path)
+
+    # The file on disk, written by :write after the server's edit.
+    assert target.read_text(encoding="utf-8") == expected
+    assert result["filetype"] == "python"
+    assert "Refactor with m2-1" in result["menu"]
+    assert "Explain with m2-1" in result["menu"]
+    assert result["modified"] is True, "the edit did not reach the buffer before the answer"
+
+    # Progress reached the message area: a begin with the action's title, and an end that
+    # stays in :messages.
+    begins = [p["text"] for p in result["progress"] if p["kind"] == "begin"]
+    ends = [p["text"] for p in result["progress"] if p["kind"] == "end"]
+    assert any("Refactor with m2-1" in t for t in begins), result["progress"]
+    assert ends, result["progress"]
+    assert ends[0] in result["messages_history"]
+
+    # The explanation: a floating markdown window with the reply's text, reasoning stripped.
+    shown = "\n".join(result["float_lines"])
+    assert EXPLANATION_SENTENCE in shown
+    assert REASONING not in shown
+    assert result["float_filetype"] in ("markdown", "lsp_markdown")
+
+    _assert_model_saw(model_server, 2, editor_env)
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+def test_neovim_edit_moves_past_concurrent_typing(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """The user types above the selection while the model thinks; the edit lands where the
+    selected code now is, and the user's line is kept."""
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY, hold=True))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT_MS / 1000 * 2)
+    with listener:
+        proc = _start(
+            nvim,
+            editor_env,
+            scenario="concurrent_edit",
+            file=str(target),
+            result=str(result_path),
+            server_cmd=json.dumps(m21_server_cmd),
+            range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+            action="Refactor with m2-1",
+            handshake_port=str(listener.getsockname()[1]),
+        )
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(WAIT_MS / 1000)
+                told = conn.makefile("r").readline()
+        except (TimeoutError, OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"nvim never reported its concurrent edit\n{out}{err}")
+        assert told.strip() == "edited"
+        assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
+        model_server.release()
+        result, output = _finish(proc, result_path)
+
+    assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
+    assert result["ping_actions"] >= 1, "the server did not answer a code action while busy"
+    _assert_model_saw(model_server, 1, editor_env)
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
