@@ -1,0 +1,300 @@
+/**
+ * Owns the language client: finds the server, starts it with the key in its environment,
+ * restarts it on demand or when the key or server settings change, forwards settings, and
+ * reports a server that cannot start exactly once (until the user asks again).
+ */
+import * as path from "node:path";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+} from "vscode-languageclient/node";
+import { ExplainPanel } from "./explainPanel";
+import { CommandSummary, readSummary } from "./results";
+import { INSTALL_HINT, resolveLaunch, ServerNotFound } from "./serverLaunch";
+import { keyInSettings, sanitize, serverSettings } from "./settings";
+import { StatusItem } from "./status";
+
+export const SECRET_KEY = "m21.apiKey";
+const MAX_CRASHES = 3;
+
+export class ServerController implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private failureShown = false;
+  private keyWarningShown = false;
+  private crashes = 0;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly output: vscode.LogOutputChannel,
+    private readonly status: StatusItem,
+    private readonly panel: ExplainPanel,
+  ) {
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+      context.secrets.onDidChange((event) => {
+        if (event.key === SECRET_KEY) {
+          void this.restart("the API key changed");
+        }
+      }),
+    );
+  }
+
+  /** The running client, starting it if needed; undefined when the server cannot start. */
+  async ready(): Promise<LanguageClient | undefined> {
+    if (this.client?.state === State.Running) {
+      return this.client;
+    }
+    if (!this.starting) {
+      this.starting = this.start().finally(() => (this.starting = undefined));
+    }
+    return this.starting;
+  }
+
+  async restart(reason: string, userAsked = false): Promise<void> {
+    if (userAsked) {
+      this.failureShown = false;
+    }
+    if (!this.client && !userAsked) {
+      return; // Nothing running: the next use starts it with the new settings anyway.
+    }
+    this.output.info(`Restarting the server: ${reason}`);
+    await this.stop();
+    this.crashes = 0;
+    await this.ready();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      try {
+        await client.stop(5000);
+      } catch (error) {
+        this.output.warn(`Stopping the server: ${String(error)}`);
+      }
+      await client.dispose();
+    }
+    this.status.setState("stopped");
+  }
+
+  /** Run one of the server's commands directly, so its summary can be shown. */
+  async executeServerCommand(
+    command: string,
+    args: unknown[],
+    token?: vscode.CancellationToken,
+  ): Promise<CommandSummary | undefined> {
+    const client = await this.ready();
+    if (!client) {
+      return undefined;
+    }
+    const result = await this.status.track(
+      client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token),
+    );
+    return this.afterCommand(command, args, result);
+  }
+
+  private async start(): Promise<LanguageClient | undefined> {
+    this.status.setState("starting");
+    this.warnAboutKeyInSettings();
+    let launch;
+    try {
+      launch = await resolveLaunch();
+    } catch (error) {
+      const tried = error instanceof ServerNotFound ? error.tried : [];
+      for (const line of tried) {
+        this.output.warn(`Tried ${line}`);
+      }
+      this.status.setState("missing", String((error as Error).message));
+      this.reportFailure(String((error as Error).message));
+      return undefined;
+    }
+    this.output.info(`Starting ${launch.command} ${launch.args.join(" ")} (from ${launch.origin})`);
+
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    const key = await this.context.secrets.get(SECRET_KEY);
+    if (key) {
+      env.M21_API_KEY = key;
+    }
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const serverOptions: ServerOptions = {
+      command: launch.command,
+      args: launch.args,
+      options: { env, cwd: folder?.scheme === "file" ? folder.fsPath : undefined },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ language: "python" }],
+      outputChannel: this.output,
+      initializationOptions: () => serverSettings(folder),
+      initializationFailedHandler: (error) => {
+        this.reportFailure(`the server failed to initialize: ${String(error?.message ?? error)}`);
+        return false;
+      },
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Continue }),
+        closed: () => {
+          this.crashes++;
+          if (this.crashes <= MAX_CRASHES) {
+            this.output.warn(`The server exited; restarting (${this.crashes}/${MAX_CRASHES}).`);
+            return { action: CloseAction.Restart, handled: true };
+          }
+          this.status.setState("stopped", "the server kept exiting");
+          this.reportFailure("the server exited several times in a row (see the m2-1 output).");
+          return { action: CloseAction.DoNotRestart, handled: true };
+        },
+      },
+      middleware: {
+        workspace: {
+          // The server pulls section `m21`; never let a key from settings.json reach it.
+          configuration: async (params, token, next) => {
+            const result = await next(params, token);
+            if (!Array.isArray(result)) {
+              return result;
+            }
+            return result.map((value, i) => (params.items[i]?.section === "m21" ? sanitize(value) : value));
+          },
+        },
+        // Light-bulb actions run the server's commands through VS Code; read their results too.
+        executeCommand: async (command, args, next) => {
+          const result = await this.status.track(Promise.resolve(next(command, args)));
+          await this.afterCommand(command, args, result);
+          return result;
+        },
+      },
+    };
+
+    const client = new LanguageClient("m21", "m2-1", serverOptions, clientOptions);
+    client.onDidChangeState((event) => {
+      if (this.client !== client) {
+        return;
+      }
+      if (event.newState === State.Running) {
+        this.status.setState("running", launch.origin);
+      } else if (event.newState === State.Starting) {
+        this.status.setState("starting", launch.origin);
+      } else {
+        this.status.setState("stopped", launch.origin);
+      }
+    });
+    this.client = client;
+    try {
+      await client.start();
+    } catch (error) {
+      if (this.client === client) {
+        this.client = undefined;
+      }
+      this.status.setState("stopped", "could not start");
+      this.reportFailure(`${launch.origin} did not start: ${String((error as Error)?.message ?? error)}`);
+      return undefined;
+    }
+    this.failureShown = false;
+    return client;
+  }
+
+  private async afterCommand(command: string, args: unknown[], result: unknown): Promise<CommandSummary> {
+    const summary = readSummary(result);
+    this.status.recordResult(command, summary);
+    if (command === "m21.explain" && summary.markdown) {
+      await this.panel.show(summary.markdown, explanationTitle(args));
+    }
+    if (summary.message) {
+      this.output.info(`${command}: ${summary.message}`);
+    }
+    return summary;
+  }
+
+  private onConfigurationChanged(event: vscode.ConfigurationChangeEvent): void {
+    if (!event.affectsConfiguration("m21")) {
+      return;
+    }
+    if (event.affectsConfiguration("m21.server")) {
+      void this.restart("the server settings changed");
+      return;
+    }
+    if (event.affectsConfiguration("m21.apiKey")) {
+      this.keyWarningShown = false;
+      this.warnAboutKeyInSettings();
+    }
+    const client = this.client;
+    if (client?.state === State.Running) {
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+      void client.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: { m21: serverSettings(folder) },
+      });
+    }
+  }
+
+  /** Say once, with the way out, why there is no server. */
+  private reportFailure(reason: string): void {
+    this.output.error(reason);
+    if (this.failureShown) {
+      return;
+    }
+    this.failureShown = true;
+    const message = reason.includes("pip install") ? `m2-1: ${reason}` : `m2-1: ${reason} ${INSTALL_HINT}`;
+    void vscode.window
+      .showErrorMessage(message, "Open Settings", "Show Output", "Show README")
+      .then((choice) => {
+        if (choice === "Open Settings") {
+          void vscode.commands.executeCommand("workbench.action.openSettings", "m21.server");
+        } else if (choice === "Show Output") {
+          this.output.show(true);
+        } else if (choice === "Show README") {
+          const readme = vscode.Uri.joinPath(this.context.extensionUri, "README.md");
+          void vscode.commands.executeCommand("markdown.showPreview", readme);
+        }
+      });
+  }
+
+  private warnAboutKeyInSettings(): void {
+    if (this.keyWarningShown || !keyInSettings()) {
+      return;
+    }
+    this.keyWarningShown = true;
+    void vscode.window
+      .showWarningMessage(
+        "m2-1: an API key in settings.json is ignored (settings files are easy to share by mistake). Remove it and use \"m2-1: Set API Key\", which keeps it in VS Code's secret storage.",
+        "Set API Key",
+      )
+      .then((choice) => {
+        if (choice) {
+          void vscode.commands.executeCommand("m21.setApiKey");
+        }
+      });
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+    void this.stop();
+  }
+}
+
+/** "app.py:12-30" from the command's first argument, when it has the usual {uri, range}. */
+export function explanationTitle(args: unknown[]): string {
+  const first = args[0] as { uri?: unknown; range?: { start?: { line?: number }; end?: { line?: number } } } | undefined;
+  if (!first || typeof first.uri !== "string") {
+    return "Explanation";
+  }
+  let name = first.uri;
+  try {
+    name = path.basename(vscode.Uri.parse(first.uri).path);
+  } catch {
+    // Keep the raw URI.
+  }
+  const start = first.range?.start?.line;
+  const end = first.range?.end?.line;
+  if (typeof start === "number" && typeof end === "number") {
+    return `Explanation of ${name}:${start + 1}-${end + 1}`;
+  }
+  return `Explanation of ${name}`;
+}
