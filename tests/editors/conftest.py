@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EDITOR_TEST_KEY = "sk-editor-test-0123456789abcdef"
 
 
 def _editors_required() -> bool:
@@ -46,7 +45,7 @@ def m21_server_cmd() -> list[str]:
 
 
 @pytest.fixture
-def editor_env(model_server, tmp_path: Path) -> dict[str, str]:
+def editor_env(model_server, sentinel_key: str, tmp_path: Path) -> dict[str, str]:
     """Environment for an editor process (inherited by the server it starts).
 
     HOME and the XDG folders point into tmp_path so no user configuration, plugin or state
@@ -64,7 +63,7 @@ def editor_env(model_server, tmp_path: Path) -> dict[str, str]:
         XDG_STATE_HOME=str(home / "state"),
         XDG_CACHE_HOME=str(home / "cache"),
         M21_BASE_URL=model_server.base_url,
-        M21_API_KEY=EDITOR_TEST_KEY,
+        M21_API_KEY=sentinel_key,
         PYTHONPATH=os.pathsep.join(
             p for p in (str(REPO_ROOT / "server"), os.environ.get("PYTHONPATH", "")) if p
         ),

@@ -1,0 +1,123 @@
+"""Emacs end-to-end: Debian's emacs-nox + elpa-eglot (1.9) in batch mode, with the real server.
+
+Eglot neither resolves code actions nor shows work-done progress, so this proves the plain
+client path: the action's `command` alone does the work, and the server tells the user that
+it started and how it ended with `window/showMessage`. The file is checked on disk after
+eglot applied the server's edit and saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from m21_editor_case import (
+    EXPLAIN_REPLY,
+    EXPLANATION_SENTENCE,
+    NEW_FUNCTION,
+    OLD_FUNCTION,
+    REASONING,
+    REFACTOR_REPLY,
+    SOURCE,
+    expected_after_refactor,
+    line_span,
+)
+from m21_lsp.scripted_server import Step
+
+pytestmark = pytest.mark.editor
+
+HARNESS = Path(__file__).resolve().parent / "emacs" / "test-eglot.el"
+WAIT_SECONDS = 30  # upper bound of each wait inside Emacs
+PROCESS_TIMEOUT = 90
+
+
+@pytest.fixture
+def emacs(editor_binary) -> str:
+    path = editor_binary("emacs", "emacs-nox")
+    probe = subprocess.run(
+        [path, "--batch", "--eval", "(require 'eglot)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        reason = "eglot is not installed for Emacs (install the Debian package elpa-eglot)"
+        if os.environ.get("M21_REQUIRE_EDITORS") == "1":
+            pytest.fail(f"M21_REQUIRE_EDITORS=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def test_eglot_refactor_and_explain_through_commands(
+    emacs, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    target = project / "shop.py"
+    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", target)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
+    expected = expected_after_refactor(SOURCE)
+
+    env = dict(editor_env)
+    env.update(
+        M21_FILE=str(target),
+        M21_RESULT=str(result_path),
+        M21_SERVER_CMD=json.dumps(m21_server_cmd),
+        M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        M21_EXPLAIN_RANGE="{},{}".format(*line_span(expected, NEW_FUNCTION)),
+        M21_WAIT_SECONDS=str(WAIT_SECONDS),
+    )
+    proc = subprocess.Popen(
+        [emacs, "--batch", "-l", str(HARNESS)],
+        env=env,
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so a hang kills Emacs and the server it started
+    )
+    try:
+        out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"emacs did not finish within {PROCESS_TIMEOUT}s\n{out}{err}")
+    output = out + err
+    if not result_path.exists():
+        pytest.fail(f"emacs exited {proc.returncode} without a result\n{output}")
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"] is True and proc.returncode == 0, (
+        f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
+        f"steps: {result.get('steps')}\nshown: {result.get('shown')}\n{output}"
+    )
+
+    # The edit eglot applied from workspace/applyEdit, saved to disk.
+    assert target.read_text(encoding="utf-8") == expected
+    assert result["modified"] is True
+    assert "workspace/applyEdit" in result["requested"]
+
+    # No progress for eglot: a start message and an outcome message instead.
+    assert "$/progress" not in result["notified"]
+    assert "window/workDoneProgress/create" not in result["requested"]
+    start, outcome = result["refactor_messages"][:2]
+    assert "Refactor with m2-1" in start, result["refactor_messages"]
+    assert outcome != start and "Refactor with m2-1" in outcome, result["refactor_messages"]
+
+    # Explain: messages, then the explanation on hover over the same code, reasoning stripped.
+    assert any("Explanation ready" in m for m in result["explain_messages"])
+    assert EXPLANATION_SENTENCE in (result["hover"] or "")
+    assert REASONING not in (result["hover"] or "")
+
+    assert len(model_server.requests) == 2
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "for i in range(len(items))" in sent, "the selection did not reach the model"
+    key = editor_env["M21_API_KEY"]
+    leaked = key in output or key in result_path.read_text(encoding="utf-8")
+    assert not leaked, "the API key appeared in editor output"
