@@ -1,0 +1,143 @@
+"""The language server object: pygls's server plus the state m21-lsp keeps between messages.
+
+Two deliberate departures from pygls's defaults live here, both in the protocol subclass:
+
+* ``$/cancelRequest`` for ``workspace/executeCommand``: pygls answers it with
+  RequestCancelled but does not stop the coroutine running the command (the command runs
+  under a different internal id). Commands register a hook under the request's id, and the
+  hook cancels the task that holds the HTTP stream.
+* incremental ``didChange`` is applied with :class:`m21_lsp.positions.LineIndex`, whose
+  line breaks are exactly LSP's (``\\n``, ``\\r\\n``, ``\\r``). pygls splits lines with
+  ``str.splitlines``, which also breaks at form feeds and U+2028, so a change after such a
+  character would land in the wrong place and every later edit would be computed on a
+  document the editor does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Generator
+from typing import Any
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from .. import __version__
+from ..errors import scrub
+from ..positions import LineIndex
+from .client_pool import ClientPool
+from .documents import Documents
+from .hover_cache import HoverCache
+from .settings import SettingsLayers
+
+MsgId = int | str
+
+
+class M21Protocol(LanguageServerProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cancel_hooks: dict[MsgId, Callable[[], None]] = {}
+        self._cancelled: OrderedDict[MsgId, None] = OrderedDict()
+
+    def was_cancelled(self, msg_id: MsgId | None) -> bool:
+        return msg_id is not None and msg_id in self._cancelled
+
+    def _handle_cancel_notification(self, msg_id: MsgId) -> None:
+        self._cancelled[msg_id] = None
+        while len(self._cancelled) > 1000:
+            self._cancelled.popitem(last=False)
+        super()._handle_cancel_notification(msg_id)
+        hook = self.cancel_hooks.pop(msg_id, None)
+        if hook is not None:
+            hook()
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        workspace = self.workspace
+        key = unquote(params.text_document.uri)
+        doc = workspace.text_documents.get(key)
+        if doc is not None:
+            text = doc.source
+            encoding = Documents.encoding(workspace)
+            for change in params.content_changes:
+                if isinstance(change, types.TextDocumentContentChangePartial):
+                    index = LineIndex(text)
+                    rng = change.range
+                    a = index.offset_at(rng.start.line, rng.start.character, encoding)
+                    b = index.offset_at(rng.end.line, rng.end.character, encoding)
+                    if a > b:
+                        a, b = b, a
+                    text = text[:a] + change.text + text[b:]
+                else:
+                    text = change.text
+            workspace.put_text_document(
+                types.TextDocumentItem(
+                    uri=doc.uri,
+                    language_id=doc.language_id or "",
+                    version=params.text_document.version,
+                    text=text,
+                )
+            )
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+
+class M21Server(LanguageServer):
+    """pygls's LanguageServer plus settings, document snapshots, hover cache and clients."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__("m21-lsp", __version__, protocol_cls=M21Protocol)
+        self.layers = SettingsLayers(environ)
+        self.documents = Documents()
+        self.hover_cache = HoverCache()
+        self.clients = ClientPool()
+        self._settings_ready: asyncio.Event | None = None
+        self.running: set[asyncio.Task[Any]] = set()
+
+    protocol: M21Protocol
+
+    @property
+    def settings(self):  # -> Settings (kept untyped here to avoid an import cycle in docs)
+        return self.layers.current
+
+    @property
+    def settings_ready(self) -> asyncio.Event:
+        """Set once the client's configuration has been asked for (or cannot be)."""
+        if self._settings_ready is None:
+            self._settings_ready = asyncio.Event()
+        return self._settings_ready
+
+    async def wait_for_settings(self, timeout: float = 5.0) -> None:
+        """Commands wait briefly for ``workspace/configuration`` so the first one after
+        start-up does not run with settings the user has overridden."""
+        try:
+            await asyncio.wait_for(self.settings_ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.log("workspace/configuration did not answer in time; using known settings")
+            self.settings_ready.set()
+
+    # ---------------------------------------------------------------- messages
+    def log(self, text: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=scrub(text)))
+
+    def show(self, text: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=scrub(text)))
+
+    def report_problems(self) -> None:
+        problems = self.layers.problems()
+        if problems:
+            self.show("m21-lsp settings: " + "; ".join(problems), types.MessageType.Warning)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls shows unexpected errors to the user; make sure no secret rides along."""
+        from pygls.exceptions import FeatureRequestError
+
+        if source == FeatureRequestError:
+            return
+        self.show(f"m21-lsp internal error: {error}", types.MessageType.Error)

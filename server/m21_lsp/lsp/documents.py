@@ -1,0 +1,93 @@
+"""Document snapshots with a cached line index, and LSP range <-> offset conversion.
+
+Every position the server receives or sends goes through here with the negotiated
+``positionEncoding``, so the pipeline only ever sees string offsets. The line index is
+cached per (uri, version): a code action on a 20,000-line file must not rescan the text on
+every request while the user moves the cursor.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.workspace import Workspace
+
+from ..positions import Encoding, LineIndex, normalize_encoding
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of one document, as the server knows it."""
+
+    uri: str
+    version: int | None
+    text: str
+    language_id: str
+    path: str | None
+    index: LineIndex
+
+    def offsets(self, rng: types.Range, encoding: Encoding) -> tuple[int, int]:
+        a = self.index.offset_at(rng.start.line, rng.start.character, encoding)
+        b = self.index.offset_at(rng.end.line, rng.end.character, encoding)
+        return (a, b) if a <= b else (b, a)
+
+    def offset(self, pos: types.Position, encoding: Encoding) -> int:
+        return self.index.offset_at(pos.line, pos.character, encoding)
+
+    def range(self, start: int, end: int, encoding: Encoding) -> types.Range:
+        return to_range(self.index, start, end, encoding)
+
+
+def to_range(index: LineIndex, start: int, end: int, encoding: Encoding) -> types.Range:
+    (sl, sc), (el, ec) = index.offsets_to_range(start, end, encoding)
+    return types.Range(
+        start=types.Position(line=sl, character=sc), end=types.Position(line=el, character=ec)
+    )
+
+
+def language_of(uri: str, language_id: str | None) -> str:
+    if language_id:
+        return language_id
+    return "python" if uri.endswith((".py", ".pyi")) else "plaintext"
+
+
+class Documents:
+    """Snapshots of open documents, built on demand from pygls's workspace."""
+
+    def __init__(self, max_cached: int = 64) -> None:
+        self._cache: OrderedDict[str, Snapshot] = OrderedDict()
+        self._max = max_cached
+
+    @staticmethod
+    def encoding(workspace: Workspace) -> Encoding:
+        return normalize_encoding(str(workspace.position_encoding or "utf-16"))
+
+    def get(self, workspace: Workspace, uri: str) -> Snapshot | None:
+        """The open document's current snapshot, or None if the client never opened it."""
+        doc = workspace.text_documents.get(unquote(uri))
+        if doc is None:
+            return None
+        text = doc.source
+        cached = self._cache.get(uri)
+        if cached is not None and cached.version == doc.version and cached.text is text:
+            self._cache.move_to_end(uri)
+            return cached
+        path = doc.path if uri.startswith("file:") else uri
+        snap = Snapshot(
+            uri=uri,
+            version=doc.version,
+            text=text,
+            language_id=language_of(uri, doc.language_id),
+            path=path,
+            index=LineIndex(text),
+        )
+        self._cache[uri] = snap
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return snap
+
+    def forget(self, uri: str) -> None:
+        self._cache.pop(uri, None)
