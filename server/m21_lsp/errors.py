@@ -16,10 +16,19 @@ _KNOWN_SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{6,}")
 
 
+# Runs of _PIECE characters of a long secret count as a leak too, because servers echo
+# keys half-masked ("sk-abc…****wxyz"). Short secrets only match whole (fewer false hits).
+_PIECE = 8
+_PIECE_MIN_SECRET = 20
+_KNOWN_PIECES: set[str] = set()
+
+
 def register_secret(secret: str | None) -> None:
     """Remember a secret so that :func:`scrub` removes it from any text we emit."""
     if secret and len(secret) >= 4:
         _KNOWN_SECRETS.add(secret)
+        if len(secret) >= _PIECE_MIN_SECRET:
+            _KNOWN_PIECES.update(secret[i : i + _PIECE] for i in range(len(secret) - _PIECE + 1))
 
 
 def scrub(text: str) -> str:
@@ -27,6 +36,16 @@ def scrub(text: str) -> str:
     for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
+    if _KNOWN_PIECES:
+        spans: list[list[int]] = []
+        for i in range(len(text) - _PIECE + 1):
+            if text[i : i + _PIECE] in _KNOWN_PIECES:
+                if spans and i <= spans[-1][1]:
+                    spans[-1][1] = i + _PIECE
+                else:
+                    spans.append([i, i + _PIECE])
+        for start, end in reversed(spans):
+            text = text[:start] + "***" + text[end:]
     return _BEARER.sub(r"\1***", text)
 
 
