@@ -4,8 +4,8 @@ M2.1 starts ``content`` with ``<think>…</think>``. Real replies vary: the open
 missing (only ``</think>`` arrives), the tag may be ``<thinking>``, and a reply cut off by
 ``max_tokens`` may never close the block. We strip exactly one *leading* block and never a
 ``<think>`` that appears later (code may legitimately contain that string). Without an
-opening tag, a closing tag counts only when it comes before the first code fence, because
-anything after a fence is the answer.
+opening tag, a closing tag counts only when it comes before the first code fence (anything
+after a fence is the answer) and before any later opening tag (which it would pair with).
 
 The streaming :class:`ReasoningStripper` follows the same rules as :func:`strip_reasoning`
 for every way of chunking the text (property-tested), so progress shown while streaming
@@ -22,9 +22,12 @@ __all__ = ["ReasoningStripper", "Split", "strip_reasoning"]
 
 _OPEN_TAGS = ("<think>", "<thinking>")
 _CLOSE = re.compile(r"</think(?:ing)?>")
-# A code fence opening a line (indented fences in lists count too).
-_FENCE = re.compile(r"(?m)^[ \t]*(?:```|~~~)")
+# What ends the search for an orphan closing tag: a code fence opening a line (indented
+# fences in lists count too), or an opening tag (then the closing tag pairs with it).
+_GUARD = re.compile(r"(?m)^[ \t]*(?:```|~~~)|<think(?:ing)?>")
 _LONGEST_CLOSE = len("</thinking>")
+# An unfinished last line that could still turn into a fence.
+_FENCE_PREFIX = re.compile(r"[ \t]*(?:`{0,2}|~{0,2})")
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,12 @@ def _opening(text: str) -> tuple[str, int] | Literal[False] | None:
 
 
 def _close_before_fence(text: str) -> re.Match[str] | None:
-    """Without an opening tag: the closing tag that ends reasoning, if it precedes any fence."""
+    """Without an opening tag: the closing tag that ends reasoning, if nothing guards it."""
     close = _CLOSE.search(text)
     if close is None:
         return None
-    fence = _FENCE.search(text, 0, close.start())
-    return None if fence else close
+    guard = _GUARD.search(text, 0, close.start())
+    return None if guard else close
 
 
 def strip_reasoning(text: str) -> Split:
@@ -170,16 +173,23 @@ class ReasoningStripper:
                     self._buf = ""
                 return ""
             return self._close_at(self._body_start, close)
-        # orphan: decide once a closing tag or a fence has fully arrived.
-        close = _CLOSE.search(self._buf)
-        fence = _FENCE.search(self._buf, 0, close.start() if close else len(self._buf))
-        if close is not None and fence is None:
+        # orphan: decide once a closing tag, a fence or an opening tag has fully arrived.
+        # Nothing decisive was complete before ``_scan_from``, so only look from there.
+        buf = self._buf
+        close = _CLOSE.search(buf, self._scan_from)
+        guard = _GUARD.search(buf, self._scan_from, close.start() if close else len(buf))
+        if close is not None and guard is None:
             return self._close_at(0, close)
-        if fence is not None or final:
-            text, self._buf = self._buf, ""
+        if guard is not None or final:
+            self._buf = ""
             self._state = "visible"
-            self._text.append(text)
-            return text
+            self._text.append(buf)
+            return buf
+        scan_from = len(buf) - _LONGEST_CLOSE
+        line_start = buf.rfind("\n") + 1
+        if _FENCE_PREFIX.fullmatch(buf, line_start):
+            scan_from = min(scan_from, line_start)  # the last line may still become a fence
+        self._scan_from = max(0, scan_from)
         return ""
 
     def _close_at(self, body_start: int, close: re.Match[str]) -> str:
