@@ -160,7 +160,11 @@ class ModelClient:
             raise ConfigError(problem)
         report = _Reporter(on_progress)
         if self._semaphore.locked():
-            report("waiting")
+            report(
+                "waiting",
+                message="waiting for a free slot "
+                f"(maxConcurrentRequests = {self.settings.max_concurrent_requests})",
+            )
         async with self._semaphore:
             deadline = time.monotonic() + self.settings.timeout
             try:

@@ -6,12 +6,9 @@ in ``test_limits_e2e.py``; these pin the rules and the wording users rely on.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from m21_lsp import config, limits
 from m21_lsp.errors import LimitExceeded, SecretFileRefused
-from m21_lsp.model_types import Completion, Progress
 
 
 def settings(**overrides: object) -> config.Settings:
@@ -46,15 +43,6 @@ def test_prompt_cap_names_its_setting() -> None:
         limits.check_prompt(s, 101)
     assert "maxPromptTokens" in info.value.message
     assert "M21_MAX_PROMPT_TOKENS" in info.value.message
-
-
-def test_reply_cap_names_its_setting() -> None:
-    s = settings(maxReplyChars=1000)
-    limits.check_reply(s, 1000)
-    with pytest.raises(LimitExceeded) as info:
-        limits.check_reply(s, 1001)
-    assert "maxReplyChars" in info.value.message
-    assert "M21_MAX_REPLY_CHARS" in info.value.message
 
 
 def test_caps_have_sensible_defaults_and_come_from_the_environment() -> None:
@@ -146,118 +134,3 @@ def test_secret_globs_are_configurable() -> None:
     assert problems == []
     assert s.secret_globs == ("*.txt", "*.cfg")
     assert limits.is_secret_path(s, "notes.txt")
-
-
-# ------------------------------------------------------------------ concurrent model calls
-
-
-class HeldClient:
-    """A fake model client whose calls finish only when the test lets them."""
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.peak = 0
-        self.started: list[int] = []
-        self.gates: dict[int, asyncio.Event] = {}
-        self.changed = asyncio.Event()
-
-    async def complete(self, messages, *, on_progress=None):  # type: ignore[no-untyped-def]
-        ident = int(messages[0]["content"])
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        self.started.append(ident)
-        gate = self.gates.setdefault(ident, asyncio.Event())
-        self.changed.set()
-        try:
-            await gate.wait()
-        finally:
-            self.running -= 1
-        return Completion(raw=str(ident), text=str(ident), reasoning="", finish_reason="stop")
-
-    async def wait_started(self, n: int) -> None:
-        while len(self.started) < n:
-            self.changed.clear()
-            await self.changed.wait()
-
-
-def _messages(i: int) -> list[dict[str, str]]:
-    return [{"role": "user", "content": str(i)}]
-
-
-async def test_extra_calls_wait_in_order_and_say_so() -> None:
-    slots = limits.ModelCallSlots(2)
-    inner = HeldClient()
-    gated = limits.GatedClient(inner, slots)
-    progress: dict[int, list[Progress]] = {i: [] for i in range(5)}
-    tasks = [
-        asyncio.create_task(gated.complete(_messages(i), on_progress=progress[i].append))
-        for i in range(5)
-    ]
-    await inner.wait_started(2)
-    for _ in range(3):
-        await asyncio.sleep(0)  # let every task reach its await (no time passes)
-    assert inner.started == [0, 1]
-    assert slots.active == 2 and slots.waiting == 3
-    for i in (2, 3, 4):
-        assert [p.phase for p in progress[i]] == ["waiting"]
-        assert "maxConcurrentRequests" in progress[i][0].describe()
-    assert progress[0] == [] and progress[1] == []
-    for i in range(5):
-        inner.gates.setdefault(i, asyncio.Event()).set()
-    results = await asyncio.gather(*tasks)
-    assert [r.text for r in results] == ["0", "1", "2", "3", "4"]
-    assert inner.started == [0, 1, 2, 3, 4]
-    assert inner.peak == 2
-    assert slots.active == 0 and slots.waiting == 0
-
-
-async def test_a_cancelled_waiter_leaves_the_queue_and_keeps_no_slot() -> None:
-    slots = limits.ModelCallSlots(1)
-    inner = HeldClient()
-    gated = limits.GatedClient(inner, slots)
-    first = asyncio.create_task(gated.complete(_messages(0)))
-    await inner.wait_started(1)
-    second = asyncio.create_task(gated.complete(_messages(1)))
-    third = asyncio.create_task(gated.complete(_messages(2)))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert slots.waiting == 2
-    second.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await second
-    assert slots.waiting == 1
-    inner.gates[0].set()
-    inner.gates[2] = asyncio.Event()
-    inner.gates[2].set()
-    assert (await first).text == "0"
-    assert (await third).text == "2"
-    assert inner.started == [0, 2]
-    assert slots.active == 0
-
-
-async def test_a_call_that_fails_gives_its_slot_back() -> None:
-    class Failing:
-        async def complete(self, messages, *, on_progress=None):  # type: ignore[no-untyped-def]
-            raise LimitExceeded("boom")
-
-    slots = limits.ModelCallSlots(1)
-    gated = limits.GatedClient(Failing(), slots)
-    for _ in range(3):
-        with pytest.raises(LimitExceeded):
-            await gated.complete(_messages(0))
-    assert slots.active == 0
-
-
-async def test_raising_the_limit_wakes_waiters() -> None:
-    slots = limits.ModelCallSlots(1)
-    inner = HeldClient()
-    gated = limits.GatedClient(inner, slots)
-    tasks = [asyncio.create_task(gated.complete(_messages(i))) for i in range(3)]
-    await inner.wait_started(1)
-    slots.set_limit(3)
-    await inner.wait_started(3)
-    assert inner.peak == 3
-    for event in inner.gates.values():
-        event.set()
-    await asyncio.gather(*tasks)
-    assert slots.active == 0
