@@ -1,0 +1,262 @@
+"""Cheap structural facts about Python source without tokenizing or parsing it.
+
+Range expansion (run inside every code action) and regional validation (run after every
+refactor) both need to know where top-level statements start and whether a position is
+outside any string, comment or bracket. A full tokenize or parse scales with the file, so
+this module answers those questions with C-speed regular expressions over the smallest
+stretch of text that can settle them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# Strings and comments, matched whole. An unterminated triple-quoted string swallows the
+# rest of the text and leaves its quotes behind (group ``bad``), as does an unterminated
+# single-quoted one (it does not match at all), so a stray quote after masking means
+# "position is inside a string, or the text is broken": either way, not provably clean.
+_MASK = re.compile(
+    r"\#[^\r\n]*"
+    r'|"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""'
+    r"|'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''"
+    r"|(?P<bad>\"\"\"|''')[\s\S]*"
+    r'|"[^"\\\r\n]*(?:\\(?:\r\n|[\s\S])[^"\\\r\n]*)*"'
+    r"|'[^'\\\r\n]*(?:\\(?:\r\n|[\s\S])[^'\\\r\n]*)*'"
+)
+
+CLAUSE_KEYWORDS = frozenset({"else", "elif", "except", "finally"})
+_FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEADER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)[ \t\\]")
+_EOL_CHARS = "\r\n"
+# A column-0 code line: right after a line ending (or at the very start), not blank/comment.
+_SHALLOW: dict[int, re.Pattern[str]] = {}
+_COL0 = re.compile(r"[\r\n](?=[^ \t\f#\r\n])")
+
+
+def mask(segment: str) -> str:
+    """``segment`` with complete strings and comments removed (unterminated ones kept)."""
+    return _MASK.sub(r"\g<bad>", segment)
+
+
+def is_clean(text: str, start: int, end: int) -> bool:
+    """True if, tokenizing from a clean position ``start``, the line start ``end`` is again
+    outside any string, bracket and backslash continuation.
+
+    False means "not provably clean" (inside a string or bracket, or the text between is
+    broken); callers treat that as unsure and fall back to something slower but exact.
+    """
+    if end <= start:
+        return True
+    rest = mask(text[start:end])
+    if '"' in rest or "'" in rest:
+        return False
+    opens = rest.count("(") + rest.count("[") + rest.count("{")
+    closes = rest.count(")") + rest.count("]") + rest.count("}")
+    if opens != closes:
+        return False
+    return not rest.rstrip(_EOL_CHARS).endswith("\\")
+
+
+def indent_width(line: str) -> int:
+    """Indentation in columns, tabs to the next multiple of 8 as the tokenizer counts."""
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width = (width // 8 + 1) * 8
+        elif ch == "\f":
+            width = 0
+        else:
+            break
+    return width
+
+
+def line_start(text: str, pos: int) -> int:
+    """Start of the line containing ``pos`` (a ``\\n``, ``\\r\\n`` or ``\\r`` ends a line)."""
+    pos = min(max(pos, 0), len(text))
+    i = max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos))
+    if i >= 0 and text[i] == "\r" and text[i + 1 : i + 2] == "\n":
+        # ``pos`` sits between the two halves of a CRLF: still on the line it ends.
+        i = max(text.rfind("\n", 0, i), text.rfind("\r", 0, i))
+    return i + 1
+
+
+def next_line_start(text: str, pos: int) -> int:
+    """Start of the line after the one containing ``pos`` (``len(text)`` on the last line)."""
+    n = len(text)
+    nl = text.find("\n", pos)
+    cr = text.find("\r", pos)
+    if cr < 0 and nl < 0:
+        return n
+    if cr < 0 or (0 <= nl < cr):
+        return nl + 1
+    if text[cr + 1 : cr + 2] == "\n":
+        return cr + 2
+    return cr + 1
+
+
+def prev_line_start(text: str, pos: int) -> int:
+    """Start of the line before the one starting at ``pos`` (0 at the first line)."""
+    if pos <= 0:
+        return 0
+    return line_start(text, pos - 1)
+
+
+def line_text(text: str, start: int) -> str:
+    """Content of the line starting at ``start``, without its line ending."""
+    end = next_line_start(text, start)
+    return text[start:end].rstrip(_EOL_CHARS)
+
+
+def shallow_code_lines(text: str, lo: int, hi: int, indent: int) -> Iterator[int]:
+    """Starts of the code lines in ``[lo, hi)`` indented by at most ``indent`` columns.
+
+    The regex admits lines with at most ``indent`` whitespace characters (every one of
+    them is worth at least a column), so the C engine skips deeper lines and Python only
+    confirms the width of the few it finds.
+    """
+    pattern = _SHALLOW.get(indent)
+    if pattern is None:
+        pattern = re.compile(r"[\r\n][ \t\f]{0,%d}(?=[^ \t\f\r\n#])" % indent)  # noqa: UP031
+        if len(_SHALLOW) < 64:
+            _SHALLOW[indent] = pattern
+    if lo == 0 and text[:1] not in ("", " ", "\t", "\f", "#", "\r", "\n") and 0 < hi:
+        yield 0
+    for m in pattern.finditer(text, max(lo - 1, 0), hi):
+        start = m.start() + 1
+        if lo <= start < hi and indent_width(m.group(0)[1:]) <= indent:
+            yield start
+
+
+def is_code_line(line: str) -> bool:
+    """Not blank and not only a comment."""
+    stripped = line.lstrip(" \t\f")
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def first_word(line: str) -> str:
+    m = _FIRST_WORD.match(line.lstrip(" \t\f"))
+    return m.group(0) if m else ""
+
+
+def is_header(line: str) -> bool:
+    """A ``def`` / ``async def`` / ``class`` line."""
+    return _HEADER.match(line + " ") is not None
+
+
+def starts_top_level_statement(line: str) -> bool:
+    """A column-0 line that can begin a new top-level statement (before checking strings
+    and decorators): code, not a closing bracket, not an ``else``-style clause."""
+    if not line or line[0] in " \t\f#)]}" or line[0] in _EOL_CHARS:
+        return False
+    return first_word(line) not in CLAUSE_KEYWORDS
+
+
+def col0_code_lines(text: str, lo: int, hi: int) -> list[int]:
+    """Starts of the column-0 code lines (not blank, not comments) in ``[lo, hi)``."""
+    found = [m.start() + 1 for m in _COL0.finditer(text, max(lo - 1, 0), hi)]
+    if lo == 0 and text[:1] not in ("", " ", "\t", "\f", "#", "\r", "\n") and hi > 0:
+        found.insert(0, 0)
+    return found
+
+
+def _col0_before(text: str, pos: int, floor: int = 0) -> list[int]:
+    """The column-0 code line starts in the nearest non-empty window before ``pos``,
+    nearest first. Windows double in size, so a nearby answer costs little and a far one
+    stays linear (the regex runs in C)."""
+    window = 4096
+    hi = pos
+    while hi > floor:
+        lo = max(floor, hi - window)
+        found = col0_code_lines(text, lo, hi)
+        if found:
+            return found[::-1]
+        hi = lo
+        window *= 2
+    return []
+
+
+def _statement_above(text: str, pos: int, floor: int = 0) -> int | None:
+    """Nearest column-0 line before ``pos`` that starts a statement (skipping ``)`` lines
+    that close a multi-line decorator or call, and ``else``-style clauses)."""
+    cur = pos
+    while True:
+        candidates = _col0_before(text, cur, floor)
+        if not candidates:
+            return None
+        for start in candidates:
+            if starts_top_level_statement(line_text(text, start)):
+                return start
+        cur = candidates[-1]
+
+
+def top_level_start(text: str, pos: int, floor: int = 0) -> int:
+    """Start of the nearest column-0 line at or before ``pos`` that plausibly begins a
+    top-level statement, moved up over the decorators above it; ``floor`` when none.
+
+    Plausibly: strings and brackets are not considered here (see :func:`is_clean`), so
+    callers that need soundness check the answer.
+    """
+    start = _statement_above(text, next_line_start(text, pos), floor)
+    if start is None:
+        return floor
+    while True:
+        above = _statement_above(text, start, floor)
+        if above is None or not text.startswith("@", above):
+            return start
+        start = above
+
+
+def top_level_end(text: str, pos: int) -> int:
+    """Start of the first column-0 line after the line containing ``pos`` that plausibly
+    begins a new top-level statement (not a clause, not right after a decorator);
+    ``len(text)`` when there is none."""
+    begin = next_line_start(text, pos)
+    above = _statement_above(text, begin)
+    after_decorator = above is not None and text.startswith("@", above)
+    for start in col0_code_lines(text, begin, len(text)):
+        if starts_top_level_statement(line_text(text, start)):
+            if not after_decorator:
+                return start
+            after_decorator = text.startswith("@", start)
+    return len(text)
+
+
+def _clean_end(text: str, start: int, last: int, steps: int = 8) -> int | None:
+    """First candidate boundary after ``last`` that is clean as seen from ``start``."""
+    end = top_level_end(text, max(last, start))
+    for _ in range(steps):
+        if is_clean(text, start, end):
+            return end
+        if end >= len(text):
+            return None
+        end = top_level_end(text, end)
+    return len(text) if is_clean(text, start, len(text)) else None
+
+
+def top_level_region(text: str, first: int, last: int, *, max_steps: int = 32) -> tuple[int, int]:
+    """``(start, end)`` of the top-level statements that cover the lines from the one
+    containing ``first`` to the one containing ``last``.
+
+    Column-0 lines that merely look like statements (text in a docstring, arguments of a
+    call written at column 0) give themselves away: the stretch from them to the next
+    boundary, or from the boundary above to them, does not tokenize cleanly. Such starts
+    are skipped upwards; when nothing settles, the answer is the whole text. ``start`` is
+    plausible, not proven: only a scan from the top of the file proves it (callers that
+    need proof call :func:`is_clean` from 0).
+    """
+    start = top_level_start(text, first)
+    for _ in range(max_steps):
+        end = _clean_end(text, start, last)
+        if end is not None:
+            if start == 0:
+                return start, end
+            above = top_level_start(text, prev_line_start(text, start))
+            if above >= start or is_clean(text, above, start):
+                return start, end
+        if start == 0:
+            break
+        start = top_level_start(text, prev_line_start(text, start))
+    return 0, len(text)
