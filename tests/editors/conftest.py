@@ -7,6 +7,7 @@ Only add fixtures to this file: several editor tests share it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -40,7 +41,14 @@ def editor_binary() -> Callable[[str, str], str]:
 
 @pytest.fixture
 def m21_server_cmd() -> list[str]:
-    """How an editor under test starts the server: the CLI, with this interpreter."""
+    """How an editor under test starts the server: the CLI, with this interpreter.
+
+    ``M21_EDITOR_TEST_SERVER_CMD`` (a JSON list) runs the editor tests against another server
+    command, e.g. an installed ``m21-lsp`` from a wheel.
+    """
+    override = os.environ.get("M21_EDITOR_TEST_SERVER_CMD")
+    if override:
+        return list(json.loads(override))
     return [sys.executable, "-m", "m21_lsp", "serve", "--stdio"]
 
 

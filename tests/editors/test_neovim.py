@@ -74,7 +74,15 @@ def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[st
     )
 
 
-def _finish(proc: subprocess.Popen[str], result_path: Path) -> tuple[dict[str, Any], str]:
+def _lsp_log(env: dict[str, str]) -> str:
+    """The tail of Neovim's LSP log (the server's stderr lands there), for failure reports."""
+    logs = sorted(Path(env["HOME"]).rglob("lsp.log"))
+    return "".join(p.read_text(encoding="utf-8", errors="replace")[-4000:] for p in logs)
+
+
+def _finish(
+    proc: subprocess.Popen[str], result_path: Path, env: dict[str, str]
+) -> tuple[dict[str, Any], str]:
     try:
         out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -83,11 +91,12 @@ def _finish(proc: subprocess.Popen[str], result_path: Path) -> tuple[dict[str, A
         pytest.fail(f"nvim did not finish within {PROCESS_TIMEOUT}s\nstdout:{out}\nstderr:{err}")
     output = out + err
     if not result_path.exists():
-        pytest.fail(f"nvim exited {proc.returncode} without a result\n{output}")
+        pytest.fail(f"nvim exited {proc.returncode} without a result\n{output}\n{_lsp_log(env)}")
     result = json.loads(result_path.read_text(encoding="utf-8"))
     assert result["ok"] and proc.returncode == 0, (
         f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"steps: {result.get('steps')}\nmessages: {result.get('show_messages')}\n{output}"
+        f"steps: {result.get('steps')}\nmessages: {result.get('show_messages')}\n{output}\n"
+        f"lsp.log:\n{_lsp_log(env)}"
     )
     return result, output
 
@@ -129,7 +138,7 @@ def test_neovim_refactor_action_then_explain(
         explain_range="{},{}".format(*explain_lines),
         action="Refactor with m2-1",
     )
-    result, output = _finish(proc, result_path)
+    result, output = _finish(proc, result_path, editor_env)
 
     # The file on disk, written by :write after the server's edit.
     assert target.read_text(encoding="utf-8") == expected
@@ -150,7 +159,8 @@ def test_neovim_refactor_action_then_explain(
     shown = "\n".join(result["float_lines"])
     assert EXPLANATION_SENTENCE in shown
     assert REASONING not in shown
-    assert result["float_filetype"] in ("markdown", "lsp_markdown")
+    assert result["float_is_plugins"] is True
+    assert EXPLANATION_SENTENCE in result["float_markdown"]
 
     _assert_model_saw(model_server, 2, editor_env)
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
@@ -190,7 +200,7 @@ def test_neovim_edit_moves_past_concurrent_typing(
         assert told.strip() == "edited"
         assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
         model_server.release()
-        result, output = _finish(proc, result_path)
+        result, output = _finish(proc, result_path, editor_env)
 
     assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
     assert result["ping_actions"] >= 1, "the server did not answer a code action while busy"

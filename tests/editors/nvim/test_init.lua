@@ -193,7 +193,11 @@ local function refactor_explain(bufnr)
   end)
   local fbuf = api.nvim_win_get_buf(float)
   result.float_lines = api.nvim_buf_get_lines(fbuf, 0, -1, false)
-  result.float_filetype = vim.bo[fbuf].filetype
+  -- 0.7 renders markdown with syntax regions (no 'filetype'); record that it is the plugin's
+  -- float, which was given the reply as markdown.
+  local shown = m21.state.last_explanation or {}
+  result.float_is_plugins = shown.winid == float
+  result.float_markdown = shown.markdown
   result.explain_result = m21.state.last_result
   step("explained")
 end
@@ -229,7 +233,14 @@ local function main()
   vim.cmd("edit " .. vim.fn.fnameescape(env("M21_FILE")))
   local bufnr = api.nvim_get_current_buf()
   result.filetype = vim.bo[bufnr].filetype
+  local seen = false
   wait_for("the m21 client to attach and initialize", function()
+    local client = m21.get_client(bufnr)
+    if client then
+      seen = true
+    elseif seen then
+      error("the language server exited during start-up (its stderr is in lsp.log)", 0)
+    end
     return client_ready(bufnr)
   end)
   local client = m21.get_client(bufnr)
