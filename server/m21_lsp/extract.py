@@ -1,0 +1,275 @@
+"""Pick the replacement code out of a model reply.
+
+Replies are Markdown: prose, one or more fenced blocks, sometimes an "example usage" block
+after the real one, sometimes the whole file instead of the selection. This module finds
+the fenced blocks by CommonMark's rules (``` or ~~~, three or more; a closing fence at
+least as long as the opening one, so a longer outer fence can hold shorter inner ones),
+chooses the block that replaces the selection, and cuts away any context the model
+repeated around it. It never returns an empty replacement: a reply without usable code is
+a :class:`~m21_lsp.errors.NoCodeInReply` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from .errors import NoCodeInReply, ReplyError
+
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\r\n]*?)[ \t]*$")
+_PY_INFOS = frozenset({"", "python", "py", "python3", "py3", "pyi"})
+_NOT_CODE_INFOS = frozenset(
+    {"bash", "sh", "shell", "console", "shell-session", "text", "txt", "output", "diff",
+     "json", "yaml", "toml", "ini", "pycon", "plaintext", "log"}
+)  # fmt: skip
+_EXAMPLE_HINT = re.compile(
+    r"(?i)\b(example|usage|use it|you can (?:now )?(?:call|use)|test(?:s|ing)?|output|"
+    r"prints?|demo|for instance|results? in)\b"
+)
+_REPLACEMENT_HINT = re.compile(
+    r"(?i)\b(refactor(?:ed)?|replacement|rewritten|improved|updated|fixed|new version|"
+    r"here is|here's)\b"
+)
+_DEFINED = re.compile(
+    r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)",
+    re.M,
+)
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_PLACEHOLDER = re.compile(
+    r"(?im)^[ \t]*(?:#|//)[ \t]*(?:\.\.\.|…)?[ \t]*\(?(?:rest of|remaining|the rest|existing|"
+    r"other)\b[^\n]*\b(?:unchanged|same|as before|here|omitted|code)\b"
+)
+_IMPORT_LINE = re.compile(r"^(?:import|from)[ \t]+[A-Za-z_.]")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block: its info string, its code, where it starts, and the prose before."""
+
+    info: str
+    code: str
+    terminated: bool
+    index: int
+    prose_before: str
+
+
+def _close_pattern(fence: str) -> re.Pattern[str]:
+    char = re.escape(fence[0])
+    return re.compile(rf"^[ \t]*{char}{{{len(fence)},}}[ \t]*$")
+
+
+def find_blocks(reply: str) -> list[Block]:
+    """All fenced code blocks in ``reply``, in order, terminated or not."""
+    lines = reply.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocks: list[Block] = []
+    prose: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if m is None or (m.group("fence")[0] == "`" and "`" in m.group("info")):
+            prose.append(lines[i])
+            i += 1
+            continue
+        fence, indent = m.group("fence"), len(m.group("indent").expandtabs(4))
+        info = m.group("info").split()[0].lower() if m.group("info").strip() else ""
+        info = info.lstrip("{.").rstrip("}")
+        close = _close_pattern(fence)
+        body: list[str] = []
+        i += 1
+        terminated = False
+        while i < len(lines):
+            if close.match(lines[i]):
+                terminated = True
+                i += 1
+                break
+            body.append(_strip_indent(lines[i], indent))
+            i += 1
+        code = "\n".join(body)
+        if body:
+            code += "\n"
+        blocks.append(Block(info, code, terminated, len(blocks), "\n".join(prose[-6:])))
+        prose = []
+    return blocks
+
+
+def _strip_indent(line: str, n: int) -> str:
+    """Remove up to ``n`` columns of indentation (a fence inside a list item indents its
+    content as much as the fence)."""
+    removed = 0
+    k = 0
+    while k < len(line) and removed < n and line[k] in " \t":
+        removed += 4 - removed % 4 if line[k] == "\t" else 1
+        k += 1
+    return line[k:]
+
+
+def _defined_names(code: str) -> set[str]:
+    return {a or b for a, b in _DEFINED.findall(code)}
+
+
+def _score(block: Block, selection: str, sel_names: set[str], sel_idents: set[str]) -> float:
+    idents = set(_IDENT.findall(block.code))
+    jaccard = len(idents & sel_idents) / len(idents | sel_idents) if idents | sel_idents else 0.0
+    names = _defined_names(block.code)
+    same_names = len(names & sel_names) / len(sel_names) if sel_names else 0.0
+    score = 3.0 * same_names + 2.0 * jaccard
+    last_prose = block.prose_before.strip().splitlines()[-2:] if block.prose_before.strip() else []
+    hint = " ".join(last_prose)
+    if _EXAMPLE_HINT.search(hint) and not _REPLACEMENT_HINT.search(hint):
+        score -= 1.5
+    if block.info in ("python", "py", "python3", "py3"):
+        score += 0.25
+    score -= 0.05 * block.index  # models put the replacement first
+    length_ratio = min(len(block.code), len(selection) or 1) / max(
+        len(block.code), len(selection) or 1
+    )
+    return score + 0.5 * length_ratio
+
+
+def choose_block(blocks: list[Block], selection: str) -> Block:
+    """The block that replaces the selection (see module docs); raises if none is usable."""
+    closed = [b for b in blocks if b.terminated]
+    if not closed:
+        if blocks:
+            raise NoCodeInReply(
+                "The model's reply was cut off inside its code block, so nothing was changed. "
+                "Try again, or raise the maxTokens setting (M21_MAX_TOKENS) so the reply fits.",
+                detail=f"unterminated block of {len(blocks[-1].code)} characters",
+            )
+        raise NoCodeInReply(
+            "The model's reply contains no code block, so nothing was changed. Try again, or "
+            "rephrase the instruction to ask for a rewrite of the selected code.",
+        )
+    usable = [b for b in closed if b.code.strip()]
+    if not usable:
+        raise NoCodeInReply(
+            "The model returned an empty code block, so nothing was changed. Try again."
+        )
+    code_like = [b for b in usable if b.info not in _NOT_CODE_INFOS] or usable
+    if len(code_like) == 1:
+        return code_like[0]
+    sel_names = _defined_names(selection)
+    sel_idents = set(_IDENT.findall(selection))
+    return max(code_like, key=lambda b: (_score(b, selection, sel_names, sel_idents), -b.index))
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _significant(lines: list[str]) -> int:
+    return sum(1 for line in lines if line.strip())
+
+
+def _enough(matched: int, longest: int) -> bool:
+    """Two matched lines, or one distinctive one, before we call something context."""
+    return matched >= 2 or (matched == 1 and longest >= 8)
+
+
+def _cut_top(block: list[str], before: list[str]) -> tuple[int, list[str]]:
+    """How many leading lines of ``block`` repeat the lines just before the selection."""
+    last = max((k for k, line in enumerate(before) if line), default=-1)
+    if last < 0:
+        return 0, []
+    offset = max(0, last + 1 - (len(block) + 50))
+    window = before[offset : last + 1]
+    matcher = SequenceMatcher(None, window, block, autojunk=False)
+    matched = longest = 0
+    for i, j, size in matcher.get_matching_blocks():
+        if size == 0:
+            continue
+        matched += _significant(block[j : j + size])
+        longest = max([longest, *(len(x) for x in block[j : j + size])])
+        if i + size == len(window):
+            top = j + size
+            imports = _unmatched_imports(block[:top], window)
+            unmatched = _significant(block[:top]) - matched - len(imports)
+            if _enough(matched, longest) and unmatched <= max(1, matched // 3):
+                return top, imports
+            break
+    return 0, []
+
+
+def _cut_bottom(block: list[str], after: list[str]) -> int:
+    """Index in ``block`` where lines repeating the code after the selection begin."""
+    first = next((k for k, line in enumerate(after) if line), None)
+    if first is None:
+        return len(block)
+    window = after[first : first + len(block) + 50]
+    matcher = SequenceMatcher(None, window, block, autojunk=False)
+    found = [b for b in matcher.get_matching_blocks() if b.size]
+    if not found or found[0].a != 0:
+        return len(block)
+    j = found[0].b
+    matched = sum(_significant(block[b.b : b.b + b.size]) for b in found)
+    longest = max(len(x) for b in found for x in block[b.b : b.b + b.size])
+    rest = _significant(block[j:])
+    if _enough(matched, longest) and matched * 3 >= rest * 2:
+        return j
+    return len(block)
+
+
+def _context_cut(code: str, selection: str, document: str, start: int | None) -> str:
+    """If ``code`` repeats document lines around the selection (the whole file, or the
+    selection with its enclosing class or header), keep only the part in between.
+
+    Import lines the model added above the repeated context are kept at the top, so the
+    import hoisting downstream still sees them.
+    """
+    if start is None or document[start : start + len(selection)] != selection:
+        start = document.find(selection) if selection else -1
+    if start < 0 or not selection.strip():
+        return code
+    head = document[:start]
+    before = _lines(head)
+    before = before[:-1]  # the partial (or empty) line the selection starts on
+    after = _lines(document[start + len(selection) :])
+    if not selection.endswith(("\n", "\r")):
+        after = after[1:]  # the rest of the line the selection ends on
+    block = _lines(code.rstrip("\n"))
+    stripped = [line.strip() for line in block]
+    top, imports = _cut_top(stripped, [line.strip() for line in before])
+    bottom = top + _cut_bottom(stripped[top:], [line.strip() for line in after])
+    if top == 0 and bottom == len(block):
+        return code
+    middle = block[top:bottom]
+    while middle and not middle[-1].strip():
+        middle.pop()
+    while middle and not middle[0].strip():
+        middle.pop(0)
+    if not _significant(middle):
+        return code
+    hoisted = [line for line in block[:top] if line.strip() in imports]
+    return "\n".join([*hoisted, *([""] if hoisted else []), *middle]) + "\n"
+
+
+def _unmatched_imports(lines: list[str], context: list[str]) -> list[str]:
+    """Import lines (stripped) in ``lines`` that the context does not contain."""
+    known = set(context)
+    return [line for line in lines if _IMPORT_LINE.match(line) and line not in known]
+
+
+def extract_code(
+    reply_text: str, selection: str, *, document: str | None = None, start: int | None = None
+) -> str:
+    """The code that replaces ``selection``, taken from a reasoning-stripped reply.
+
+    ``document`` (and ``start``, the selection's offset in it, when known) lets a reply
+    that repeats surrounding code be cut down to the selection's replacement.
+
+    Raises :class:`NoCodeInReply` when there is no complete code block, and
+    :class:`ReplyError` when the code is only a placeholder sketch.
+    """
+    blocks = find_blocks(reply_text)
+    chosen = choose_block(blocks, selection)
+    code = chosen.code
+    if document is not None:
+        code = _context_cut(code, selection, document, start)
+    placeholder = _PLACEHOLDER.search(code)
+    if placeholder and not _PLACEHOLDER.search(selection):
+        raise ReplyError(
+            "The model's code contains a placeholder instead of real code "
+            f"({placeholder.group(0).strip()!r}), so nothing was changed. Try again.",
+        )
+    return code
