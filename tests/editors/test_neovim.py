@@ -206,3 +206,70 @@ def test_neovim_edit_moves_past_concurrent_typing(
     assert result["ping_actions"] >= 1, "the server did not answer a code action while busy"
     _assert_model_saw(model_server, 1, editor_env)
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+RANGE_LINES = ["def f():", "    s = '😀é' + \"中文\"  # x", "    return s"]
+
+
+def _col(line: str, chars: int, encoding: str) -> int:
+    """Column of the first ``chars`` characters of ``line`` in an LSP position encoding."""
+    head = line[:chars]
+    if encoding == "utf-8":
+        return len(head.encode("utf-8"))
+    if encoding == "utf-16":
+        return len(head.encode("utf-16-le")) // 2
+    return len(head)
+
+
+def _byte(line: str, chars: int) -> int:
+    return len(line[:chars].encode("utf-8"))
+
+
+def test_plugin_ranges_from_real_selections(nvim, editor_env, tmp_path):
+    """Charwise, linewise and cursor ranges, with non-BMP and CJK text, in all 3 encodings."""
+    source = tmp_path / "ranges.py"
+    source.write_text("\n".join(RANGE_LINES) + "\n", encoding="utf-8")
+    l1, l2 = RANGE_LINES[0], RANGE_LINES[1]
+    quote, e_acute, han = l2.index("'"), l2.index("é"), l2.index("中")
+    cases, expected = [], []
+    for enc in ("utf-8", "utf-16", "utf-32"):
+        # Charwise within a line: from the quote to é, inclusive.
+        cases.append({"mode": "v", "start": [2, _byte(l2, quote)], "end": [2, _byte(l2, e_acute)]})
+        expected.append(((1, _col(l2, quote, enc)), (1, _col(l2, e_acute + 1, enc))))
+        # Charwise over two lines, ending on a CJK character.
+        cases.append({"mode": "v", "start": [1, 4], "end": [2, _byte(l2, han)]})
+        expected.append(((0, 4), (1, _col(l2, han + 1, enc))))
+        # Linewise: whole lines, to the end of the last one.
+        cases.append({"mode": "V", "start": [1, 0], "end": [2, 0]})
+        expected.append(((0, 0), (1, _col(l2, len(l2), enc))))
+        # No range: the cursor, as an empty range.
+        cases.append({"mode": "cursor", "start": [2, _byte(l2, han)], "end": [2, 0]})
+        expected.append(((1, _col(l2, han, enc)), (1, _col(l2, han, enc))))
+        for case in cases[-4:]:
+            case["encoding"] = enc
+    assert l1  # the first line is only selected from, never measured
+
+    result_path = tmp_path / "ranges.json"
+    env = dict(editor_env)
+    env.update(
+        M21_REPO=str(REPO_ROOT),
+        M21_FILE=str(source),
+        M21_CASES=json.dumps(cases),
+        M21_RESULT=str(result_path),
+    )
+    harness = Path(__file__).resolve().parent / "nvim" / "ranges.lua"
+    proc = subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(harness)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"], (result["error"], proc.stderr)
+    got = [
+        ((r["start"]["line"], r["start"]["character"]), (r["end"]["line"], r["end"]["character"]))
+        for r in result["ranges"]
+    ]
+    assert got == expected

@@ -176,7 +176,7 @@ end
 --- Starts (or reuses) the server for `bufnr` and attaches it. Returns the client id.
 function M.attach(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
-  if api.nvim_buf_get_option(bufnr, "buftype") ~= "" then
+  if vim.bo[bufnr].buftype ~= "" then
     return nil
   end
   local existing = M.get_client(bufnr)
@@ -223,6 +223,10 @@ local function encode_col(line, byte_col, encoding)
   end
   if encoding == "utf-8" then
     return byte_col
+  end
+  if method_calls then
+    -- 0.11 takes the encoding as an argument (the old form is deprecated there).
+    return vim.str_utfindex(line, encoding, byte_col, false)
   end
   local utf32, utf16 = vim.str_utfindex(line, byte_col)
   if encoding == "utf-32" then
@@ -381,9 +385,14 @@ end
 
 --- Shows markdown in a floating window next to the cursor; returns its buffer and window.
 function M.show_explanation(markdown)
-  local lines = util.convert_input_to_markdown_lines(markdown)
-  lines = util.trim_empty_lines(lines)
-  if vim.tbl_isempty(lines) then
+  local lines = vim.split((markdown:gsub("\r\n?", "\n")), "\n", { plain = true })
+  while #lines > 0 and lines[1]:match("^%s*$") do
+    table.remove(lines, 1)
+  end
+  while #lines > 0 and lines[#lines]:match("^%s*$") do
+    table.remove(lines)
+  end
+  if #lines == 0 then
     lines = { "(empty explanation)" }
   end
   local opts = vim.tbl_extend("force", { focus_id = "m21_explanation" }, M.config.float or {})
