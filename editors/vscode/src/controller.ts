@@ -7,7 +7,6 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   CloseAction,
-  DidChangeConfigurationNotification,
   ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
@@ -23,6 +22,7 @@ import { StatusItem } from "./status";
 
 export const SECRET_KEY = "m21.apiKey";
 const MAX_CRASHES = 3;
+const RESTART_ON = ["m21.server", "m21.baseUrl", "m21.caBundle"];
 
 export class ServerController implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -153,6 +153,10 @@ export class ServerController implements vscode.Disposable {
       },
       middleware: {
         workspace: {
+          // The server registers for `m21` changes and then pulls the section itself. Send the
+          // notification without the settings payload, so the only copy it reads is the
+          // sanitized answer below (a key typed into settings.json never travels).
+          didChangeConfiguration: (_sections, next) => next(undefined),
           // The server pulls section `m21`; never let a key from settings.json reach it.
           configuration: async (params, token, next) => {
             const result = await next(params, token);
@@ -215,20 +219,17 @@ export class ServerController implements vscode.Disposable {
     if (!event.affectsConfiguration("m21")) {
       return;
     }
-    if (event.affectsConfiguration("m21.server")) {
-      void this.restart("the server settings changed");
+    // How to start the server, and where the key may go, are fixed at start: the server
+    // takes baseUrl only from initializationOptions (a folder's settings could otherwise
+    // redirect the key), so those changes restart it. Everything else reaches the running
+    // server through the language client's didChangeConfiguration + the server's pull.
+    if (RESTART_ON.some((name) => event.affectsConfiguration(name))) {
+      void this.restart("the server, baseUrl or caBundle setting changed");
       return;
     }
     if (event.affectsConfiguration("m21.apiKey")) {
       this.keyWarningShown = false;
       this.warnAboutKeyInSettings();
-    }
-    const client = this.client;
-    if (client?.state === State.Running) {
-      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-      void client.sendNotification(DidChangeConfigurationNotification.type, {
-        settings: { m21: serverSettings(folder) },
-      });
     }
   }
 

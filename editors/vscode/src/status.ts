@@ -48,11 +48,10 @@ export class StatusItem implements vscode.Disposable {
 
   recordResult(command: string, summary: CommandSummary): void {
     const tokens = formatTokens(summary.usage);
-    if (!tokens) {
-      return;
+    if (tokens) {
+      this.last = tokens;
     }
-    this.last = tokens;
-    const parts = [`Last request (${command}): ${tokens}`];
+    const parts = [`Last request (${command}): ${tokens ?? "no token count"}`];
     const u = summary.usage;
     if (u?.promptTokens !== undefined && u.completionTokens !== undefined) {
       parts.push(`prompt ${u.promptTokens.toLocaleString("en-US")}, completion ${u.completionTokens.toLocaleString("en-US")}`);

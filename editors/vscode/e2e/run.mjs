@@ -1,0 +1,351 @@
+// Drives a real VS Code (code-server in Debian's chromium, through playwright-core) the way a
+// user would: keyboard and mouse only, waiting on what the screen shows, never on the clock.
+//
+//   node e2e/run.mjs scenario.json
+//
+// scenario.json: {url, folder, file, outDir, chromium, apiKey, selection: {first, last},
+// steps: ["set_key", "refactor_discard", "refactor_apply", "explain"], expect: {...}}.
+// Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
+// The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
+// fails on its own when the editor never reaches a state it waits for.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { chromium } from "playwright-core";
+
+const scenario = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const WAIT = scenario.waitMs ?? 60_000;
+const outDir = scenario.outDir;
+fs.mkdirSync(outDir, { recursive: true });
+const result = { ok: false, error: null, steps: [], screenshots: [], console: [] };
+let shotIndex = 0;
+
+function save() {
+  fs.writeFileSync(path.join(outDir, "result.json"), JSON.stringify(result, null, 2));
+}
+
+async function shot(page, name) {
+  shotIndex += 1;
+  const file = path.join(outDir, `${String(shotIndex).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file });
+  result.screenshots.push(file);
+  return file;
+}
+
+function readDisk() {
+  return fs.readFileSync(scenario.file, "utf8");
+}
+
+// ---------------------------------------------------------------------------- workbench
+async function openWorkbench(page) {
+  const url = `${scenario.url}/?folder=${encodeURIComponent(scenario.folder)}`;
+  await page.goto(url, { timeout: WAIT });
+  await page.locator(".monaco-workbench").waitFor({ timeout: WAIT });
+  await page.locator(".part.statusbar").waitFor({ timeout: WAIT });
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input.input");
+  await input.waitFor({ state: "visible", timeout: WAIT });
+  await input.fill(`>${title}`);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+  await row.waitFor({ timeout: WAIT });
+  await page.keyboard.press("Enter");
+}
+
+async function openFile(page) {
+  const name = path.basename(scenario.file);
+  await page.keyboard.press("Control+P");
+  const input = page.locator(".quick-input-widget input.input");
+  await input.waitFor({ state: "visible", timeout: WAIT });
+  await input.fill(name);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: WAIT });
+  await page.keyboard.press("Enter");
+  await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: WAIT });
+  await editor(page).locator(".view-lines").waitFor({ timeout: WAIT });
+}
+
+function editor(page) {
+  return page.locator(".editor-group-container.active .monaco-editor").first();
+}
+
+function statusItem(page) {
+  return page.locator('.statusbar-item[id$=".m21.status"]');
+}
+
+/** Wait until the extension's status item says the server runs (no state word after "m2-1"). */
+async function waitServerRunning(page) {
+  const item = statusItem(page);
+  await item.waitFor({ timeout: WAIT });
+  await page.waitForFunction(
+    () => {
+      const el = document.querySelector('.statusbar-item[id$=".m21.status"]');
+      const text = (el?.textContent ?? "").trim();
+      return /m2-1( ·.*)?$/.test(text) && !/starting|stopped|missing/.test(text);
+    },
+    null,
+    { timeout: WAIT },
+  );
+  return (await item.textContent()).trim();
+}
+
+async function editorText(page) {
+  // The DOM holds only rendered lines: the file is small enough to be rendered whole.
+  return page.evaluate(() => {
+    const lines = [...document.querySelectorAll(".editor-group-container.active .monaco-editor .view-lines .view-line")];
+    const top = (el) => parseFloat(el.style.top || "0");
+    return lines
+      .sort((a, b) => top(a) - top(b))
+      .map((el) => el.textContent.replace(/\u00a0/g, " "))
+      .join("\n");
+  });
+}
+
+/** Select whole lines first..last (1-based) with the keyboard, as a user would. */
+async function selectLines(page, first, last) {
+  await editor(page).locator(".view-lines").click();
+  await page.keyboard.press("Control+G");
+  const input = page.locator(".quick-input-widget input.input");
+  await input.waitFor({ state: "visible", timeout: WAIT });
+  await input.fill(`:${first}`);
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Home"); // twice: the first goes to the indentation
+  for (let i = first; i <= last; i++) {
+    await page.keyboard.press("Shift+ArrowDown");
+  }
+  const lines = last - first + 1;
+  await page
+    .locator(".part.statusbar .statusbar-item", { hasText: `(${lines} lines selected)` })
+    .first()
+    .waitFor({ timeout: WAIT })
+    .catch(async () => {
+      // Some builds word the selection as "N lines, M chars"; accept any "selected" status.
+      await page.locator(".part.statusbar .statusbar-item", { hasText: "selected" }).first().waitFor({ timeout: WAIT });
+    });
+}
+
+/** Ctrl+. on the selection, then the action's row in the Code Action menu. */
+async function lightBulbPick(page, title, shotName) {
+  await page.keyboard.press("Control+.");
+  const widget = page.locator(".action-widget");
+  const row = widget.locator(".monaco-list-row", { hasText: title }).first();
+  await row.waitFor({ state: "visible", timeout: WAIT });
+  const menu = await widget.locator(".monaco-list-row").allTextContents();
+  const file = shotName ? await shot(page, shotName) : undefined;
+  // Move the keyboard focus onto the row, then Enter, as with the arrow keys.
+  await row.hover();
+  await row.click();
+  await widget.waitFor({ state: "hidden", timeout: WAIT });
+  return { menu, screenshot: file };
+}
+
+// ---------------------------------------------------------------------------- refactor preview
+function previewPanel(page) {
+  return page.locator(".bulk-edit-panel");
+}
+
+async function waitPreview(page) {
+  const panel = previewPanel(page);
+  await panel.waitFor({ state: "visible", timeout: WAIT });
+  await panel.locator(".monaco-list-row").first().waitFor({ timeout: WAIT });
+  return panel;
+}
+
+async function checkedCount(panel) {
+  return panel.locator(".monaco-list-row .edit-checkbox.checked, .monaco-list-row .monaco-custom-toggle.checked").count();
+}
+
+async function previewButton(panel, label) {
+  const button = panel.locator(".buttons .monaco-button", { hasText: label }).first();
+  await button.waitFor({ state: "visible", timeout: WAIT });
+  return button;
+}
+
+async function waitPreviewClosed(page) {
+  await page.waitForFunction(
+    () => {
+      const panel = document.querySelector(".bulk-edit-panel");
+      return !panel || panel.offsetParent === null || !panel.querySelector(".monaco-list-row");
+    },
+    null,
+    { timeout: WAIT },
+  );
+}
+
+async function waitSaved(page) {
+  const name = path.basename(scenario.file);
+  await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: WAIT });
+  const dirty = page.locator(".tab.active.dirty");
+  if ((await dirty.count()) > 0) {
+    await page.keyboard.press("Control+S");
+  }
+  await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"), null, { timeout: WAIT });
+}
+
+// ---------------------------------------------------------------------------- steps
+const steps = {
+  async set_key(page) {
+    await runCommand(page, "m2-1: Set API Key");
+    const input = page.locator(".quick-input-widget input.input");
+    await page.locator(".quick-input-widget input[type=password]").waitFor({ timeout: WAIT });
+    await input.fill(scenario.apiKey);
+    await page.keyboard.press("Enter");
+    // The extension restarts the server with the key in its environment.
+    await page.locator(".notifications-toasts", { hasText: "API key saved" }).waitFor({ timeout: WAIT });
+    const status = await waitServerRunning(page);
+    return { status };
+  },
+
+  async refactor_discard(page) {
+    const before = readDisk();
+    await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const { menu } = await lightBulbPick(page, "Refactor with m2-1");
+    const panel = await waitPreview(page);
+    const preview = await shot(page, "discard-preview");
+    const discard = await previewButton(panel, "Discard");
+    await discard.click();
+    await waitPreviewClosed(page);
+    const outcome = await waitStatusTooltip(page, "not applied");
+    await shot(page, "discarded");
+    return { menu, preview, diskBefore: before, diskAfter: readDisk(), editor: await editorText(page), outcome };
+  },
+
+  async refactor_apply(page) {
+    await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const { menu, screenshot } = await lightBulbPick(page, "Refactor with m2-1", "lightbulb-menu");
+    const panel = await waitPreview(page);
+    const uncheckedAtFirst = await checkedCount(panel);
+    await shot(page, "refactor-preview-unticked");
+    // The change starts unticked: Home then Space ticks the file's edits.
+    await panel.locator(".monaco-list-row").first().click();
+    await page.keyboard.press("Home");
+    await page.keyboard.press("Space");
+    await page.waitForFunction(
+      () => document.querySelectorAll(".bulk-edit-panel .monaco-list-row .monaco-custom-toggle.checked, .bulk-edit-panel .monaco-list-row .edit-checkbox.checked").length > 0,
+      null,
+      { timeout: WAIT },
+    );
+    const preview = await shot(page, "refactor-preview");
+    const apply = await previewButton(panel, "Apply");
+    await apply.click();
+    await waitPreviewClosed(page);
+    await page.waitForFunction(
+      (marker) => document.querySelector(".editor-group-container.active .monaco-editor .view-lines")?.textContent.replace(/\u00a0/g, " ").includes(marker),
+      scenario.expect.appliedMarker,
+      { timeout: WAIT },
+    );
+    await waitSaved(page);
+    const outcome = await waitStatusTooltip(page, "applied");
+    const applied = await shot(page, "refactor-applied");
+    return {
+      menu,
+      menuScreenshot: screenshot,
+      checkedBeforeTick: uncheckedAtFirst,
+      preview,
+      applied,
+      disk: readDisk(),
+      editor: await editorText(page),
+      status: (await statusItem(page).textContent()).trim(),
+      outcome,
+    };
+  },
+
+  async explain(page) {
+    await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
+    await runCommand(page, "m2-1: Explain Selection");
+    const tab = page.locator(".tab", { hasText: "m2-1: Explanation" }).first();
+    await tab.waitFor({ timeout: WAIT });
+    const text = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
+    const screenshot = await shot(page, "explanation");
+    return { tab: (await tab.textContent()).trim(), text, screenshot };
+  },
+};
+
+/** The status item's tooltip records the last command's outcome; wait for `word` in it. */
+async function waitStatusTooltip(page, word) {
+  const handle = await page.waitForFunction(
+    (w) => {
+      const el = document.querySelector('.statusbar-item[id$=".m21.status"]');
+      const label = el?.getAttribute("aria-label") ?? "";
+      const tip = el?.querySelector("a")?.getAttribute("aria-label") ?? "";
+      const all = `${label}\n${tip}`;
+      return new RegExp(`· ${w}($|[^a-z])`).test(all) ? all : false;
+    },
+    word,
+    { timeout: WAIT },
+  );
+  return handle.jsonValue();
+}
+
+/** Text of `selector` inside whichever webview frame renders it, once it contains `needle`. */
+async function webviewText(page, selector, needle) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    for (const frame of page.frames()) {
+      try {
+        const el = await frame.$(selector);
+        if (el) {
+          const text = await el.innerText();
+          if (text.includes(needle)) {
+            return text;
+          }
+        }
+      } catch {
+        // Frames come and go while the webview loads; look again.
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`no webview frame showed ${selector} containing ${JSON.stringify(needle)}`);
+    }
+    await page.waitForEvent("framenavigated", { timeout: 2_000 }).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------- main
+const browser = await chromium.launch({
+  executablePath: scenario.chromium,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+const page = await context.newPage();
+page.on("console", (msg) => {
+  if (msg.type() === "error" || msg.text().includes("m2-1")) {
+    result.console.push(`${msg.type()}: ${msg.text().slice(0, 400)}`);
+  }
+});
+let current = "open";
+try {
+  await openWorkbench(page);
+  await openFile(page);
+  const status = await waitServerRunning(page);
+  result.steps.push({ name: "open", status, editor: await editorText(page) });
+  await shot(page, "opened");
+  for (const name of scenario.steps) {
+    current = name;
+    const facts = await steps[name](page);
+    result.steps.push({ name, ...facts });
+    save();
+  }
+  result.ok = true;
+} catch (error) {
+  result.error = `${current}: ${error?.stack ?? error}`;
+  try {
+    await shot(page, `failed-${current}`);
+  } catch {
+    // The page is gone.
+  }
+} finally {
+  save();
+  await browser.close();
+}
+process.exit(result.ok ? 0 : 1);
