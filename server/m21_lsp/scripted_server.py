@@ -324,6 +324,16 @@ class ScriptedModelServer:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.requests) >= n, timeout=timeout)
 
+    def wait_for_connections(self, n: int = 0, timeout: float = 10.0) -> bool:
+        """Wait until exactly ``n`` TCP connections are open (0: every client went away)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.open_connections == n, timeout=timeout)
+
+    def _count_connection(self, change: int) -> None:
+        with self._cond:
+            self.open_connections += change
+            self._cond.notify_all()
+
     def wait_for_disconnect(self, timeout: float = 10.0) -> RecordedRequest | None:
         """The first request whose client closed the connection before the reply ended."""
         deadline = time.monotonic() + timeout
@@ -350,7 +360,7 @@ class ScriptedModelServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(reader, writer)
         self._conns.add(conn)
-        self.open_connections += 1
+        self._count_connection(+1)
         try:
             while True:
                 keep_alive = await self._serve_one(conn)
@@ -359,7 +369,7 @@ class ScriptedModelServer:
         except (_Disconnected, ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
-            self.open_connections -= 1
+            self._count_connection(-1)
             self._conns.discard(conn)
             with contextlib.suppress(Exception):
                 writer.close()
