@@ -316,6 +316,9 @@ class ModelClient:
         acc.feed(obj)
         if len(acc.content) + len(acc.reasoning) > self.settings.max_reply_chars:
             raise _too_large(self.settings)
+        if acc.finish_reason is None and acc.content:
+            # A whole JSON document cannot have been cut off; some servers omit the reason.
+            acc.finish_reason = "stop"
         return acc
 
     async def _read_sse(
@@ -324,14 +327,23 @@ class ModelClient:
         decoder = SSEDecoder()
         acc = ChunkAccumulator()
         state = _StreamState(report, self.settings.max_reply_chars)
+        # JSON framing costs bytes too, but a stream this large is broken or hostile.
+        byte_limit = self.settings.max_reply_chars * 16 + 1024 * 1024
+        received = len(head)
         if head:
             for data in decoder.feed(head):
                 state.event(data, acc)
         async for chunk in chunks:
+            received += len(chunk)
+            if received > byte_limit:
+                raise _too_large(self.settings)
             for data in decoder.feed(chunk):
                 state.event(data, acc)
         for data in decoder.finish():
             state.event(data, acc)
+        if acc.finish_reason is None and state.done and acc.content:
+            # [DONE] proves the stream ended normally; some gateways drop the reason.
+            acc.finish_reason = "stop"
         return acc
 
 
@@ -347,9 +359,12 @@ class _StreamState:
         self.visible_chars = 0
         self.visible_lines = 0
         self.total = 0
+        self.done = False
+        self.open_line = False
 
     def event(self, data: str, acc: ChunkAccumulator) -> None:
         if data.strip() == DONE:
+            self.done = True
             return
         try:
             obj = json.loads(data)
@@ -372,12 +387,13 @@ class _StreamState:
         if visible:
             self.visible_chars += len(visible)
             self.visible_lines += visible.count("\n")
+            self.open_line = not visible.endswith("\n")
         if self.stripper.phase == "writing" and self.visible_chars:
             self.report(
                 "writing",
                 tokens=self.tokens,
                 chars=self.visible_chars,
-                lines=self.visible_lines + 1,
+                lines=self.visible_lines + self.open_line,
             )
         else:
             self.report("thinking", tokens=self.tokens)
@@ -657,9 +673,10 @@ def _completion(acc: ChunkAccumulator, s: Settings) -> Completion:
         what = "an empty reply" if not acc.content else "a reply that stopped mid-way"
         raise ServerError(f"The model endpoint sent {what} (no finish reason); it was discarded.")
     if reason == "length":
+        still = " while it was still thinking" if not strip_reasoning(acc.content).closed else ""
         raise TruncatedReply(
-            f"The reply was cut off at maxTokens ({s.max_tokens}); the model's thinking counts "
-            "against it. Raise maxTokens (M21_MAX_TOKENS) or select less code."
+            f"The reply was cut off at maxTokens ({s.max_tokens}){still}; the model's thinking "
+            "counts against it. Raise maxTokens (M21_MAX_TOKENS) or select less code."
         )
     if reason in ("content_filter", "sensitive"):
         raise ModelError(f"The provider filtered the reply (finish reason {reason!r}).")

@@ -133,7 +133,8 @@ async def test_progress_goes_connecting_thinking_writing_done(
     assert tokens == sorted(tokens) and tokens[-1] > 10
     writing = [p for p in seen if p.phase == "writing"]
     assert writing[-1].chars == len(load_reply("refactor_basic").split("</think>", 1)[1].lstrip())
-    assert writing[-1].lines >= 8
+    visible = load_reply("refactor_basic").split("</think>", 1)[1].lstrip()
+    assert writing[-1].lines == len(visible.splitlines())
     assert writing[0].lines <= writing[-1].lines
 
 
@@ -274,6 +275,52 @@ async def test_usage_is_summed_over_calls(
     assert (first.usage.prompt_tokens, first.usage.completion_tokens) == (10, 4)
     assert second.usage.reasoning_tokens == 1 and second.usage.credits_used is None
     assert client.usage.prompt_tokens == 11 and client.usage.credits_used == 3
+
+
+def sse_transport(*frames: bytes, content_type: str = "text/event-stream") -> httpx.MockTransport:
+    """A transport answering every request with these raw body pieces."""
+
+    async def body():
+        for frame in frames:
+            yield frame
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": content_type}, content=body())
+
+    return httpx.MockTransport(handler)
+
+
+def remote_settings(key: str, **changes: object) -> Settings:
+    return dataclasses.replace(
+        Settings(api_key=key, base_url="https://models.example/v1"), **changes
+    )
+
+
+async def test_done_marker_completes_a_stream_without_finish_reason(sentinel_key: str) -> None:
+    transport = sse_transport(
+        b'data: {"choices": [{"delta": {"content": "ok"}}]}\n\n', b"data: [DONE]\n\n"
+    )
+    async with ModelClient(remote_settings(sentinel_key), transport=transport) as client:
+        completion = await client.complete(MESSAGES)
+    assert (completion.text, completion.finish_reason) == ("ok", "stop")
+
+
+async def test_json_without_finish_reason_is_complete(sentinel_key: str) -> None:
+    transport = sse_transport(
+        b'{"choices": [{"message": {"content": "ok"}}]}', content_type="application/json"
+    )
+    async with ModelClient(remote_settings(sentinel_key), transport=transport) as client:
+        completion = await client.complete(MESSAGES)
+    assert completion.text == "ok"
+
+
+async def test_an_endless_line_is_cut_off_by_the_reply_cap(sentinel_key: str) -> None:
+    transport = sse_transport(b"data: ", *([b"x" * 65536] * 40))
+    settings = remote_settings(sentinel_key, max_reply_chars=1000, max_attempts=1)
+    async with ModelClient(settings, transport=transport) as client:
+        with pytest.raises(ReplyError) as info:
+            await client.complete(MESSAGES)
+    assert "maxReplyChars" in info.value.message
 
 
 # ----------------------------------------------------------------------- config errors
@@ -540,6 +587,7 @@ async def test_finish_reason_length_suggests_max_tokens(
     model_server.enqueue(Step(fixture="refactor_truncated", finish_reason="length"))
     error = await run_failing(model_server, sentinel_key, TruncatedReply, max_tokens=512)
     assert "maxTokens" in error.message and "512" in error.message
+    assert "still thinking" in error.message
     assert len(model_server.requests) == 1
 
 
