@@ -29,20 +29,6 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # --------------------------------------------------------------------------- ranges
 
 
-def _line_starts(text: str) -> list[int]:
-    """Offsets where each line starts; lines end at \\n, \\r\\n or \\r as in LSP."""
-    starts = [0]
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n" or ch == "\r":
-            if ch == "\r" and i + 1 < n and text[i + 1] == "\n":
-                i += 1
-            starts.append(i + 1)
-        i += 1
-    return starts
-
-
 def parse_lines(spec: str, text: str) -> tuple[int, int]:
     """``A-B`` (1-based, inclusive, whole lines with the last line's newline) → offsets."""
     try:
@@ -51,7 +37,7 @@ def parse_lines(spec: str, text: str) -> tuple[int, int]:
         last = int(last_s) if last_s else first
     except ValueError:
         raise UsageError(f"--lines {spec!r}: expected A-B, e.g. --lines 10-24.") from None
-    starts = _line_starts(text)
+    starts = LineIndex(text).line_starts
     count = len(starts) if not text.endswith(("\n", "\r")) else len(starts) - 1
     if not 1 <= first <= last <= max(count, 1):
         raise UsageError(f"--lines {spec!r}: the file has {count} lines (1-based, inclusive).")
@@ -67,16 +53,13 @@ def parse_range(spec: str, text: str) -> tuple[int, int]:
         l2, c2 = (int(x) for x in b.split(":"))
     except ValueError:
         raise UsageError(f"--range {spec!r}: expected L1:C1-L2:C2, e.g. --range 3:5-9:1.") from None
-    starts = _line_starts(text)
+    index = LineIndex(text)
 
     def offset(line: int, col: int) -> int:
-        if not 1 <= line <= len(starts) or col < 1:
+        if not 1 <= line <= index.line_count or col < 1:
             raise UsageError(f"--range {spec!r}: position {line}:{col} is outside the file.")
-        start = starts[line - 1]
-        stop = starts[line] if line < len(starts) else len(text)
-        content_end = stop
-        while content_end > start and text[content_end - 1] in "\r\n":
-            content_end -= 1
+        start = index.line_start(line - 1)
+        content_end = index.line_end(line - 1)
         if start + col - 1 > content_end:
             raise UsageError(
                 f"--range {spec!r}: line {line} has {content_end - start} columns; "
@@ -237,7 +220,9 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         edits, base = result.edits, text
     diff = unified_diff(base, new_text, path.name)
     if args.json:
-        json.dump(_result_json(result, path, applied, diff, _edits_json(base, edits)), out, indent=2)
+        json.dump(
+            _result_json(result, path, applied, diff, _edits_json(base, edits)), out, indent=2
+        )
         out.write("\n")
     elif not result.changed:
         print("The model returned the selection unchanged; nothing to do.", file=err)
@@ -273,7 +258,9 @@ async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     text = _read(path)
     start, end = _selection(args, text)
     settings = _settings_for_run()
-    req = RefactorRequest(text=text, start=start, end=end, language_id=_language_of(path), path=str(path))
+    req = RefactorRequest(
+        text=text, start=start, end=end, language_id=_language_of(path), path=str(path)
+    )
     progress = TerminalProgress(err, f"Explain with {settings.model_label}")
     try:
         async with ModelClient(settings) as client:
@@ -427,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)

@@ -158,7 +158,16 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ValueError("must be true or false")
     if isinstance(current, int):
@@ -236,7 +245,9 @@ def apply_overrides(
             value = _check(name, _coerce(name, raw, getattr(settings, name)))
         except ValueError as exc:
             shown = "***" if name == "api_key" else repr(raw)
-            problems.append(f"{source}: {wire}={shown} {exc}; keeping {_shown_value(settings, name)}")
+            problems.append(
+                f"{source}: {wire}={shown} {exc}; keeping {_shown_value(settings, name)}"
+            )
             continue
         changes[name] = value
     result = dataclasses.replace(settings, **changes)

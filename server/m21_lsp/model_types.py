@@ -67,7 +67,9 @@ class Progress:
         if self.phase == "waiting":
             return "waiting for a free slot"
         if self.phase == "connecting":
-            return "waiting for the model" + (f" (attempt {self.attempt})" if self.attempt > 1 else "")
+            return "waiting for the model" + (
+                f" (attempt {self.attempt})" if self.attempt > 1 else ""
+            )
         return "done"
 
 

@@ -207,8 +207,7 @@ async def explain(
     markdown = completion.text.strip()
     if not markdown:
         raise ReplyError(
-            "The model returned an empty explanation. Try again, or select a smaller piece "
-            "of code."
+            "The model returned an empty explanation. Try again, or select a smaller piece of code."
         )
     return ExplainResult(
         markdown=markdown, usage=completion.usage, seconds=time.monotonic() - started

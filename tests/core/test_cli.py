@@ -20,7 +20,7 @@ from m21_lsp.cli import main, parse_lines, parse_range
 from m21_lsp.errors import UsageError
 from m21_lsp.scripted_server import ScriptedModelServer, Step
 
-OLD_FUNCTION = '''def total_price(items, tax_rate):
+OLD_FUNCTION = """def total_price(items, tax_rate):
     total = 0
     for i in range(len(items)):
         item = items[i]
@@ -28,7 +28,7 @@ OLD_FUNCTION = '''def total_price(items, tax_rate):
             total = total + item["price"] * item["qty"]
     total = total + total * tax_rate
     return round(total, 2)
-'''
+"""
 NEW_FUNCTION = '''def total_price(items, tax_rate):
     """Sum price * qty over items with a positive quantity, then add tax."""
     subtotal = sum(item["price"] * item["qty"] for item in items if item["qty"] > 0)
@@ -45,7 +45,9 @@ def sample(tmp_path: Path, fixtures_dir: Path) -> Path:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str) -> str:
+def env(
+    monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str
+) -> str:
     for var in list(os.environ):
         if var.startswith("M21_") or var == "AIMLAPI_KEY":
             monkeypatch.delenv(var)
@@ -69,8 +71,12 @@ def test_refactor_prints_a_diff_and_leaves_the_file_alone(
     assert code == 0, err
     assert sample.read_bytes() == before
     assert out.startswith("--- a/shop.py\n+++ b/shop.py\n")
-    removed = [line[1:] for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
-    added = [line[1:] for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    removed = [
+        line[1:] for line in out.splitlines() if line.startswith("-") and not line.startswith("---")
+    ]
+    added = [
+        line[1:] for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
     assert "    for i in range(len(items)):" in removed
     assert '    """Sum price * qty over items with a positive quantity, then add tax."""' in added
     assert not any("think" in line.lower() for line in added)
@@ -79,7 +85,9 @@ def test_refactor_prints_a_diff_and_leaves_the_file_alone(
     assert "use sum()" in json.dumps(body["messages"])
 
 
-def test_apply_rewrites_exactly_the_selection(env: str, sample: Path, model_server: ScriptedModelServer) -> None:
+def test_apply_rewrites_exactly_the_selection(
+    env: str, sample: Path, model_server: ScriptedModelServer
+) -> None:
     model_server.enqueue(Step(fixture="refactor_basic"))
     expected = sample.read_text().replace(OLD_FUNCTION, NEW_FUNCTION)
     code, _, err = run("refactor", str(sample), "--lines", LINES, "--apply")
@@ -87,7 +95,9 @@ def test_apply_rewrites_exactly_the_selection(env: str, sample: Path, model_serv
     assert sample.read_text() == expected
 
 
-def test_apply_keeps_crlf_line_endings(env: str, tmp_path: Path, fixtures_dir: Path, model_server: ScriptedModelServer) -> None:
+def test_apply_keeps_crlf_line_endings(
+    env: str, tmp_path: Path, fixtures_dir: Path, model_server: ScriptedModelServer
+) -> None:
     source = (fixtures_dir / "sources" / "sample_basic.py").read_text()
     target = tmp_path / "crlf.py"
     target.write_bytes(source.replace("\n", "\r\n").encode())
@@ -115,7 +125,9 @@ def test_json_output_carries_edits_usage_and_applies_cleanly(
     assert all(e["range"]["start"]["line"] >= 6 for e in data["edits"])
 
 
-def test_explain_prints_markdown_without_reasoning(env: str, sample: Path, model_server: ScriptedModelServer) -> None:
+def test_explain_prints_markdown_without_reasoning(
+    env: str, sample: Path, model_server: ScriptedModelServer
+) -> None:
     model_server.enqueue(Step(fixture="explain_basic"))
     code, out, err = run("explain", str(sample), "--lines", LINES)
     assert code == 0, err
@@ -161,7 +173,9 @@ def test_invalid_python_gets_one_repair_turn_then_a_clear_error(
     assert repair[-1]["role"] == "user"
 
 
-def test_repair_turn_that_succeeds_is_applied(env: str, sample: Path, model_server: ScriptedModelServer) -> None:
+def test_repair_turn_that_succeeds_is_applied(
+    env: str, sample: Path, model_server: ScriptedModelServer
+) -> None:
     model_server.enqueue(Step(fixture="invalid_python"), Step(fixture="refactor_basic"))
     code, _, err = run("refactor", str(sample), "--lines", LINES, "--apply")
     assert code == 0, err
@@ -180,7 +194,9 @@ def test_no_key_names_the_variables_and_sends_nothing(
     assert model_server.requests == []
 
 
-def test_secret_looking_file_is_refused(env: str, tmp_path: Path, model_server: ScriptedModelServer) -> None:
+def test_secret_looking_file_is_refused(
+    env: str, tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
     secret = tmp_path / ".env.local"
     secret.write_text("TOKEN=abc\nOTHER=def\n")
     code, _, err = run("refactor", str(secret), "--lines", "1-2")
@@ -189,7 +205,9 @@ def test_secret_looking_file_is_refused(env: str, tmp_path: Path, model_server: 
 
 
 @pytest.mark.parametrize("spec", ["0-3", "5-2", "7-999", "x"])
-def test_bad_line_ranges_are_usage_errors(env: str, sample: Path, spec: str, model_server: ScriptedModelServer) -> None:
+def test_bad_line_ranges_are_usage_errors(
+    env: str, sample: Path, spec: str, model_server: ScriptedModelServer
+) -> None:
     code, _, err = run("refactor", str(sample), "--lines", spec)
     assert code == 2 and "--lines" in err
     assert model_server.requests == []
@@ -223,11 +241,15 @@ def test_apply_moves_the_edit_when_the_file_changed_elsewhere_meanwhile(
     model_server.enqueue(Step(fixture="refactor_basic", hold=True))
     result: dict[str, tuple[int, str, str]] = {}
     worker = threading.Thread(
-        target=lambda: result.setdefault("r", run("refactor", str(sample), "--lines", LINES, "--apply"))
+        target=lambda: result.setdefault(
+            "r", run("refactor", str(sample), "--lines", LINES, "--apply")
+        )
     )
     worker.start()
     assert model_server.wait_for_requests(1)
-    edited = sample.read_text().replace("def load_items(path):", "def load_items(path, strict=False):")
+    edited = sample.read_text().replace(
+        "def load_items(path):", "def load_items(path, strict=False):"
+    )
     sample.write_text(edited)
     model_server.release()
     worker.join(timeout=60)
@@ -242,7 +264,9 @@ def test_apply_refuses_when_the_selection_itself_changed(
     model_server.enqueue(Step(fixture="refactor_basic", hold=True))
     result: dict[str, tuple[int, str, str]] = {}
     worker = threading.Thread(
-        target=lambda: result.setdefault("r", run("refactor", str(sample), "--lines", LINES, "--apply"))
+        target=lambda: result.setdefault(
+            "r", run("refactor", str(sample), "--lines", LINES, "--apply")
+        )
     )
     worker.start()
     assert model_server.wait_for_requests(1)
@@ -264,7 +288,9 @@ def test_doctor_shows_key_as_set_only(env: str, model_server: ScriptedModelServe
 
 
 def test_console_script_demo_works_offline_without_a_key(tmp_path: Path) -> None:
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("M21_") and k != "AIMLAPI_KEY"}
+    clean_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("M21_") and k != "AIMLAPI_KEY"
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "m21_lsp", "demo"],
         capture_output=True,
@@ -281,7 +307,10 @@ def test_console_script_demo_works_offline_without_a_key(tmp_path: Path) -> None
 
 def test_usage_errors_exit_2() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "m21_lsp", "refactor", "x.py"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "m21_lsp", "refactor", "x.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "--lines" in proc.stderr

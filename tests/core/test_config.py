@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from m21_lsp import config
 from m21_lsp.errors import ConfigError, scrub
 
@@ -36,7 +35,9 @@ def test_environment_overrides_base_url_and_model() -> None:
 
 @pytest.mark.parametrize(("given", "stored"), [(0, 0.01), (-3, 0.01), (1.7, 1.0), (0.4, 0.4)])
 def test_temperature_is_clamped_into_minimax_range(given: float, stored: float) -> None:
-    settings, problems = config.apply_overrides(config.Settings(), {"temperature": given}, source="t")
+    settings, problems = config.apply_overrides(
+        config.Settings(), {"temperature": given}, source="t"
+    )
     assert problems == []
     assert settings.temperature == stored
 
@@ -44,7 +45,9 @@ def test_temperature_is_clamped_into_minimax_range(given: float, stored: float) 
 def test_bad_values_are_reported_and_the_old_value_kept() -> None:
     base = config.Settings()
     settings, problems = config.apply_overrides(
-        base, {"maxTokens": "lots", "hover": "sometimes", "bogus": 1}, source="initializationOptions"
+        base,
+        {"maxTokens": "lots", "hover": "sometimes", "bogus": 1},
+        source="initializationOptions",
     )
     assert settings.max_tokens == base.max_tokens
     assert settings.hover == base.hover
@@ -55,7 +58,7 @@ def test_bad_values_are_reported_and_the_old_value_kept() -> None:
 
 
 def test_cli_load_fails_loudly_on_bad_environment() -> None:
-    with pytest.raises(ConfigError, match="M21|maxTokens"):
+    with pytest.raises(ConfigError, match=r"M21|maxTokens"):
         config.load({"M21_MAX_TOKENS": "-5"})
 
 
@@ -71,7 +74,13 @@ def test_key_is_never_sent_over_plain_http_to_other_hosts(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://api.aimlapi.com/v1", "http://127.0.0.1:8080/v1", "http://localhost/v1", "http://[::1]:1/v1"]
+    "url",
+    [
+        "https://api.aimlapi.com/v1",
+        "http://127.0.0.1:8080/v1",
+        "http://localhost/v1",
+        "http://[::1]:1/v1",
+    ],
 )
 def test_https_and_loopback_are_allowed(url: str) -> None:
     assert config.check_endpoint(url) is None
@@ -88,5 +97,5 @@ def test_key_is_hidden_from_repr_public_dict_and_problems() -> None:
 
 
 def test_require_key_names_the_variables() -> None:
-    with pytest.raises(ConfigError, match="M21_API_KEY.*AIMLAPI_KEY"):
+    with pytest.raises(ConfigError, match=r"M21_API_KEY.*AIMLAPI_KEY"):
         config.Settings().require_key()
