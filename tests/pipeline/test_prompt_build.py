@@ -1,0 +1,173 @@
+"""Prompts: the rules the model gets, the dedented selection, bounded context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from m21_lsp import prompt
+from m21_lsp.extract import find_blocks
+
+SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
+
+
+def _grow(text: str) -> tuple[int, int]:
+    start = text.index("    async def grow")
+    end = text.index("        return self.radius\n") + len("        return self.radius\n")
+    return start, end
+
+
+def test_system_prompt_states_the_contract() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    system, user = prompt.refactor_messages(text, *_grow(text))
+    assert system["role"] == "system" and user["role"] == "user"
+    rules = system["content"]
+    assert "exactly one fenced code block" in rules
+    assert "complete" in rules and "replacement" in rules
+    assert "Preserve behaviour" in rules
+    assert "signatures" in rules
+    assert "`...`" in rules  # no placeholders
+    assert "import" in rules  # where new imports go (Python)
+
+
+def test_default_instruction_when_none_given() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    _, user = prompt.refactor_messages(text, *_grow(text))
+    assert prompt.DEFAULT_INSTRUCTION in user["content"]
+    _, user = prompt.refactor_messages(text, *_grow(text), instruction="  ")
+    assert prompt.DEFAULT_INSTRUCTION in user["content"]
+
+
+def test_custom_instruction_replaces_default() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    _, user = prompt.refactor_messages(text, *_grow(text), instruction="Add type hints")
+    assert "Instruction: Add type hints" in user["content"]
+    assert prompt.DEFAULT_INSTRUCTION not in user["content"]
+
+
+def test_fix_variant_lists_diagnostics() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    system, user = prompt.refactor_messages(
+        text, *_grow(text), diagnostics=("F841 local variable 'x' is assigned but never used",)
+    )
+    assert "fixing problems" in system["content"]
+    assert "exactly one fenced code block" in system["content"]
+    assert "- F841 local variable 'x' is assigned but never used" in user["content"]
+    assert prompt.DEFAULT_INSTRUCTION not in user["content"]
+
+
+def test_selection_is_sent_dedented_and_last_block_round_trips() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    start, end = _grow(text)
+    _, user = prompt.refactor_messages(text, start, end)
+    blocks = find_blocks(user["content"])
+    selected = blocks[-1].code
+    assert selected.startswith("async def grow(self")
+    assert "\n    await asyncio.sleep(delay)\n" in selected
+    assert "4 column(s)" in user["content"]
+
+
+def test_context_has_imports_enclosing_class_and_nearby_lines() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    _, user = prompt.refactor_messages(text, *_grow(text), path="/home/someone/shapes_classes.py")
+    content = user["content"]
+    assert "import asyncio\n" in content
+    assert "from dataclasses import dataclass, field" in content
+    assert "class Circle(Shape):" in content
+    assert "def __init__(self, name: str, radius: float)" in content  # nearby, above
+    assert "def total_area" in content  # nearby, below
+    assert "shapes_classes.py" in content and "/home/someone" not in content
+
+
+def test_context_lines_zero_sends_no_nearby_code() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    _, user = prompt.refactor_messages(text, *_grow(text), context_lines=0)
+    assert "just above" not in user["content"] and "just below" not in user["content"]
+
+
+def test_fence_is_longer_than_backticks_inside() -> None:
+    assert prompt.fence_for("x = 1\n") == "```"
+    assert prompt.fence_for('"""\n```\ncode\n```\n"""') == "````"
+    assert prompt.fence_for("a = '`````'") == "``````"
+
+
+def test_selection_with_backtick_fence_inside_cannot_escape() -> None:
+    text = 'def f():\n    """Example:\n\n    ```\n    f()\n    ```\n    """\n    return 1\n'
+    _, user = prompt.refactor_messages(text, 0, len(text), context_lines=0)
+    blocks = find_blocks(user["content"])
+    assert blocks[-1].code == text
+    assert "````python\n" in user["content"]
+
+
+def test_crlf_document_prompt_has_no_carriage_returns() -> None:
+    text = (SOURCES / "crlf_module.py").read_bytes().decode()
+    assert "\r\n" in text
+    start = text.index("def save")
+    messages = prompt.refactor_messages(text, start, len(text))
+    assert all("\r" not in m["content"] for m in messages)
+
+
+def test_prompt_size_is_bounded_for_huge_files() -> None:
+    imports = "".join(f"import module_{n}\n" for n in range(3000))
+    body = "".join(
+        f"def f{n}(x):\n    return x + {n}  # {'long comment ' * 40}\n\n" for n in range(20_000)
+    )
+    text = imports + body
+    start = text.index("def f10000(")
+    end = text.index("def f10001(")
+    messages = prompt.refactor_messages(text, start, end, context_lines=200)
+    small = "import os\n\ndef f(x):\n    return x\n"
+    baseline = prompt.estimate_tokens(prompt.refactor_messages(small, 11, len(small)))
+    size = prompt.estimate_tokens(messages)
+    assert size < baseline + prompt.CONTEXT_BUDGET  # budget chars ≈ far fewer tokens
+    assert len(messages[1]["content"]) < 3 * prompt.CONTEXT_BUDGET
+
+
+def test_minified_long_lines_are_clipped() -> None:
+    text = "x = [" + ", ".join(str(n) for n in range(50_000)) + "]\n" + "def f():\n    return x\n"
+    start = text.index("def f")
+    _, user = prompt.refactor_messages(text, start, len(text))
+    assert len(user["content"]) < prompt.CONTEXT_BUDGET
+
+
+def test_non_python_document_uses_its_language() -> None:
+    text = "function add(a, b) {\n  return a + b;\n}\n"
+    system, user = prompt.refactor_messages(text, 0, len(text), language_id="javascript")
+    assert "```javascript" in system["content"]
+    assert "import line at the very top" not in system["content"]
+    assert "```javascript\nfunction add" in user["content"]
+
+
+def test_explain_messages() -> None:
+    text = (SOURCES / "shapes_classes.py").read_text()
+    system, user = prompt.explain_messages(text, *_grow(text))
+    assert "Markdown" in system["content"]
+    assert "async def grow" in user["content"]
+    assert "Explain the selected code." in user["content"]
+
+
+def test_repair_keeps_conversation_and_raw_reply() -> None:
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    raw = "<think>\nI will write code\n</think>\n\n```python\ndef f(:\n```\n"
+    repaired = prompt.repair_messages(messages, raw, "Syntax error at line 3: bad")
+    assert repaired[:2] == messages
+    assert len(messages) == 2  # not mutated
+    assert repaired[2] == {"role": "assistant", "content": raw}
+    assert repaired[3]["role"] == "user"
+    assert "Syntax error at line 3: bad" in repaired[3]["content"]
+    assert "one fenced code block" in repaired[3]["content"]
+
+
+def test_estimate_tokens() -> None:
+    assert prompt.estimate_tokens("") == 0
+    assert prompt.estimate_tokens("abc" * 100) == 100
+    assert prompt.estimate_tokens("中文" * 50) == 100  # one token per CJK character
+    messages = [{"role": "user", "content": "abc" * 10}]
+    assert prompt.estimate_tokens(messages) == 10 + 4 + 2
+
+
+def test_dedent_selection_mid_line_keeps_first_line() -> None:
+    text = "def f():\n    x = call(1,\n             2)\n"
+    start = text.index("call")
+    selected, indent = prompt.dedent_selection(text, start, len(text))
+    assert selected.startswith("call(1,\n")
+    assert indent == " " * 13
