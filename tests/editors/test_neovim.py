@@ -166,11 +166,10 @@ def test_neovim_refactor_action_then_explain(
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
 
 
-def test_neovim_edit_moves_past_concurrent_typing(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
-    """The user types above the selection while the model thinks; the edit lands where the
-    selected code now is, and the user's line is kept."""
+def _refactor_while_user_types(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path, user_edit: dict[str, Any]
+) -> tuple[Path, dict[str, Any], str]:
+    """Run the refactor action with the model held until Neovim made ``user_edit``."""
     target = _project(tmp_path)
     result_path = tmp_path / "result.json"
     model_server.enqueue(Step(content=REFACTOR_REPLY, hold=True))
@@ -187,6 +186,7 @@ def test_neovim_edit_moves_past_concurrent_typing(
             range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
             action="Refactor with m2-1",
             handshake_port=str(listener.getsockname()[1]),
+            user_edit=json.dumps(user_edit),
         )
         try:
             conn, _ = listener.accept()
@@ -201,11 +201,43 @@ def test_neovim_edit_moves_past_concurrent_typing(
         assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
         model_server.release()
         result, output = _finish(proc, result_path, editor_env)
-
-    assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
     assert result["ping_actions"] >= 1, "the server did not answer a code action while busy"
     _assert_model_saw(model_server, 1, editor_env)
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    return target, result, output
+
+
+def test_neovim_edit_moves_past_concurrent_typing(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """The user types above the selection while the model thinks; the edit lands where the
+    selected code now is, and the user's line is kept."""
+    edit = {"line": 0, "text": USER_LINE.rstrip("\n"), "replace": False}
+    target, result, _ = _refactor_while_user_types(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit
+    )
+    assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
+    assert result["refactor_result"]["applied"] is True
+
+
+def test_neovim_refuses_edit_when_selection_changed(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """The user changes a line inside the selection while the model thinks: Neovim 0.7 gets
+    unversioned edits, so only the server can refuse; the file keeps the user's text only."""
+    first, _ = line_span(SOURCE, OLD_FUNCTION)
+    old_line, new_line = "    total = 0\n", "    total = 0.0\n"
+    lines = SOURCE.splitlines(keepends=True)
+    assert lines[first] == old_line  # the line after the def (0-based index == first)
+    edit = {"line": first, "text": new_line.rstrip("\n"), "replace": True}
+    target, result, _ = _refactor_while_user_types(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit
+    )
+    lines[first] = new_line
+    assert target.read_text(encoding="utf-8") == "".join(lines)
+    assert result["refactor_result"]["applied"] is False
+    warned = [m["result"]["message"] for m in result["show_messages"]]
+    assert any("Refactor with m2-1" in m for m in warned), warned
 
 
 RANGE_LINES = ["def f():", "    s = '😀é' + \"中文\"  # x", "    return s"]

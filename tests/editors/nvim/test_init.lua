@@ -14,6 +14,7 @@
 --   M21_EXPLAIN_RANGE "first,last": lines to explain after the refactor (refactor_explain)
 --   M21_ACTION        title to pick in the code action menu
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
+--   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
 --   M21_WAIT_MS       upper bound for each wait
 
 local api = vim.api
@@ -215,7 +216,10 @@ local function concurrent_edit(bufnr)
     end
     return false
   end)
-  api.nvim_buf_set_lines(bufnr, 0, 0, false, { "# typed while the model was thinking" })
+  -- The user's edit: {line = 0-based, text = ..., replace = bool} (insert before `line`).
+  local edit = vim.fn.json_decode(env("M21_USER_EDIT"))
+  local stop = edit.replace and edit.line + 1 or edit.line
+  api.nvim_buf_set_lines(bufnr, edit.line, stop, false, { edit.text })
   flush_and_ping(bufnr)
   step("user edit flushed")
   tell_test(tonumber(env("M21_HANDSHAKE_PORT")))
