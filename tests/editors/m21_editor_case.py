@@ -46,6 +46,23 @@ EXPLANATION = (
 )
 EXPLAIN_REPLY = f"<think>\n{REASONING}\n</think>\n\n{EXPLANATION}"
 
+OLD_LOADER = """\
+def load_items(path):
+    with open(path) as fh:
+        return json.load(fh)
+"""
+
+NEW_LOADER = """\
+def load_items(path):
+    \"\"\"Read the list of items from a UTF-8 JSON file.\"\"\"
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+"""
+
+INSTRUCTION = "read the file as UTF-8"
+
+LOADER_REPLY = f"<think>\n{REASONING}\n</think>\n\n```python\n{NEW_LOADER}```\n"
+
 USER_LINE = "# typed while the model was thinking\n"
 
 

@@ -22,8 +22,12 @@ import pytest
 from m21_editor_case import (
     EXPLAIN_REPLY,
     EXPLANATION_SENTENCE,
+    INSTRUCTION,
+    LOADER_REPLY,
     NEW_FUNCTION,
+    NEW_LOADER,
     OLD_FUNCTION,
+    OLD_LOADER,
     REASONING,
     REFACTOR_REPLY,
     SOURCE,
@@ -122,10 +126,15 @@ def test_neovim_refactor_action_then_explain(
 ):
     target = _project(tmp_path)
     result_path = tmp_path / "result.json"
-    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
+    model_server.enqueue(
+        Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY), Step(content=LOADER_REPLY)
+    )
     refactor_lines = line_span(SOURCE, OLD_FUNCTION)
-    expected = expected_after_refactor(SOURCE)
-    explain_lines = line_span(expected, NEW_FUNCTION)
+    after_action = expected_after_refactor(SOURCE)
+    explain_lines = line_span(after_action, NEW_FUNCTION)
+    loader_lines = line_span(after_action, OLD_LOADER)
+    assert after_action.count(OLD_LOADER) == 1
+    expected = after_action.replace(OLD_LOADER, NEW_LOADER)
 
     proc = _start(
         nvim,
@@ -136,12 +145,15 @@ def test_neovim_refactor_action_then_explain(
         server_cmd=json.dumps(m21_server_cmd),
         range="{},{}".format(*refactor_lines),
         explain_range="{},{}".format(*explain_lines),
+        command_range="{},{}".format(*loader_lines),
+        instruction=INSTRUCTION,
         action="Refactor with m2-1",
     )
     result, output = _finish(proc, result_path, editor_env)
 
-    # The file on disk, written by :write after the server's edit.
+    # The file on disk, written by :write after the code action's edit and :M21Refactor's.
     assert target.read_text(encoding="utf-8") == expected
+    assert result["command_result"]["applied"] is True
     assert result["filetype"] == "python"
     assert "Refactor with m2-1" in result["menu"]
     assert "Explain with m2-1" in result["menu"]
@@ -162,7 +174,10 @@ def test_neovim_refactor_action_then_explain(
     assert result["float_is_plugins"] is True
     assert EXPLANATION_SENTENCE in result["float_markdown"]
 
-    _assert_model_saw(model_server, 2, editor_env)
+    _assert_model_saw(model_server, 3, editor_env)
+    loader_request = json.dumps(model_server.requests[2].json["messages"])
+    assert INSTRUCTION in loader_request, ":M21Refactor's instruction did not reach the model"
+    assert "with open(path) as fh" in loader_request
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
 
 

@@ -12,6 +12,8 @@
 --   M21_SCENARIO      "refactor_explain" or "concurrent_edit"
 --   M21_RANGE         "first,last": 1-based lines of the visual selection for the code action
 --   M21_EXPLAIN_RANGE "first,last": lines to explain after the refactor (refactor_explain)
+--   M21_COMMAND_RANGE "first,last": lines for :M21Refactor after that (refactor_explain)
+--   M21_INSTRUCTION   the instruction given to :M21Refactor (refactor_explain)
 --   M21_ACTION        title to pick in the code action menu
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
@@ -201,6 +203,18 @@ local function refactor_explain(bufnr)
   result.float_markdown = shown.markdown
   result.explain_result = m21.state.last_result
   step("explained")
+
+  -- :'<,'>M21Refactor with an instruction, on another function.
+  local cfirst, clast = lines_of(env("M21_COMMAND_RANGE"))
+  select_lines(cfirst, clast)
+  m21.state.last_result = nil
+  vim.cmd(string.format("%d,%dM21Refactor %s", cfirst, clast, env("M21_INSTRUCTION")))
+  wait_for("the :M21Refactor command's answer", function()
+    return m21.state.last_result ~= nil
+  end)
+  result.command_result = m21.state.last_result
+  vim.cmd("write")
+  step("refactored by command")
 end
 
 local function concurrent_edit(bufnr)
