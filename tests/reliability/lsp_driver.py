@@ -52,7 +52,17 @@ class Driver(LanguageClient):
         self.on_applied: Callable[[str, list[Any]], None] | None = None
         self._event = asyncio.Event()
         self._stderr_task: asyncio.Task[None] | None = None
-        self.feature(types.WORKSPACE_APPLY_EDIT)(self._on_apply_edit)
+
+        def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
+            return self._on_apply_edit(params)
+
+        self.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
+
+        def register_capability(params: types.RegistrationParams) -> None:
+            self.registrations.extend(params.registrations)
+
+        self.registrations: list[types.Registration] = []
+        self.feature(types.CLIENT_REGISTER_CAPABILITY)(register_capability)
 
     # ------------------------------------------------------------------ process
     async def start_io(self, cmd: str, *args: Any, **kwargs: Any) -> None:
@@ -128,7 +138,7 @@ class Driver(LanguageClient):
     def text(self, uri: str) -> str:
         return self.docs[uri][1]
 
-    def version(self, uri: str) -> int:
+    def doc_version(self, uri: str) -> int:
         return self.docs[uri][0]
 
     def edit(self, uri: str, start: int, end: int, new_text: str) -> None:
@@ -163,7 +173,8 @@ class Driver(LanguageClient):
             )
         )
 
-    async def code_actions(self, uri: str, start: int, end: int) -> list[types.CodeAction]:
+    async def code_actions(self, uri: str, start: int, end: int) -> list[Any]:
+        """The actions offered (lsprotocol may structure them as Command or CodeAction)."""
         result = await self.text_document_code_action_async(
             types.CodeActionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
@@ -171,7 +182,7 @@ class Driver(LanguageClient):
                 context=types.CodeActionContext(diagnostics=[]),
             )
         )
-        return [a for a in result or [] if isinstance(a, types.CodeAction)]
+        return list(result or [])
 
     async def responsive(self) -> bool:
         """A round trip that any healthy server answers (hover on an unknown document)."""
