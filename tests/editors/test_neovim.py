@@ -320,3 +320,28 @@ def test_plugin_ranges_from_real_selections(nvim, editor_env, tmp_path):
         for r in result["ranges"]
     ]
     assert got == expected
+
+
+def test_neovim_missing_server_is_explained_once(nvim, editor_env, tmp_path):
+    """A server that cannot start is reported once with how to fix it, not per buffer."""
+    target = _project(tmp_path)
+    second = target.with_name("other.py")
+    second.write_text("x = 1\n", encoding="utf-8")
+    result_path = tmp_path / "result.json"
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="missing_server",
+        file=str(target),
+        second_file=str(second),
+        result=str(result_path),
+        server_cmd=json.dumps(["m21-lsp-not-installed-here", "serve", "--stdio"]),
+    )
+    result, _ = _finish(proc, result_path, editor_env)
+    said = "cannot start the server `m21-lsp-not-installed-here serve --stdio`"
+    assert result["filetype"] == result["second_filetype"] == "python"
+    assert result["after_open"].count(said) == 1
+    assert "pip install m21-lsp" in result["after_open"]
+    assert result["after_second"].count(said) == 1
+    assert result["after_command"].count(said) == 2
+    assert result["clients"] == 0

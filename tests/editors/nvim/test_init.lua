@@ -245,12 +245,27 @@ local function concurrent_edit(bufnr)
   step("written")
 end
 
+local function missing_server(bufnr)
+  -- Opening a second Python file must not repeat the message; an explicit command does.
+  result.after_open = vim.fn.execute("messages")
+  vim.cmd("split " .. vim.fn.fnameescape(env("M21_SECOND_FILE")))
+  result.second_filetype = vim.bo.filetype
+  result.after_second = vim.fn.execute("messages")
+  vim.cmd("M21Explain")
+  result.after_command = vim.fn.execute("messages")
+  result.clients = #vim.lsp.get_active_clients()
+  step("checked")
+end
+
 local scenarios = { refactor_explain = refactor_explain, concurrent_edit = concurrent_edit }
 
 local function main()
   vim.cmd("edit " .. vim.fn.fnameescape(env("M21_FILE")))
   local bufnr = api.nvim_get_current_buf()
   result.filetype = vim.bo[bufnr].filetype
+  if env("M21_SCENARIO") == "missing_server" then
+    return missing_server(bufnr)
+  end
   local seen = false
   wait_for("the m21 client to attach and initialize", function()
     local client = m21.get_client(bufnr)

@@ -35,6 +35,7 @@ M.config = vim.deepcopy(M.defaults)
 -- State that tests and statuslines may read.
 M.state = {
   clients = {}, -- root_dir -> client id (0.7 path only)
+  start_error = nil, -- why the server could not start, shown once
   last_explanation = nil, -- { markdown = string, bufnr = number, winid = number }
   last_result = nil, -- the last command result table from the server
 }
@@ -173,6 +174,19 @@ local function make_config(bufnr)
   }
 end
 
+-- Says once why the server cannot start and how to fix it; later buffers stay quiet.
+local function start_failed(config, why)
+  M.state.start_error = string.format(
+    "cannot start the server `%s` (%s). Install it with `pip install m21-lsp` in the Python "
+      .. "environment you use, or point require('m21').setup{ cmd = {...} } at its m21-lsp; "
+      .. "then run :M21Restart.",
+    table.concat(config.cmd, " "),
+    why
+  )
+  notify(M.state.start_error, vim.log.levels.WARN)
+  return nil
+end
+
 --- Starts (or reuses) the server for `bufnr` and attaches it. Returns the client id.
 function M.attach(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
@@ -183,12 +197,21 @@ function M.attach(bufnr)
   if existing then
     return existing.id
   end
+  if M.state.start_error then
+    return nil -- said once already; :M21Restart tries again
+  end
   local config = make_config(bufnr)
+  if vim.fn.executable(config.cmd[1]) ~= 1 then
+    return start_failed(config, "it is not an executable on PATH")
+  end
   if has_start then
     local id
     api.nvim_buf_call(bufnr, function()
       id = vim.lsp.start(config)
     end)
+    if not id then
+      return start_failed(config, "see :LspLog")
+    end
     return id
   end
   local id = M.state.clients[config.root_dir]
@@ -201,9 +224,7 @@ function M.attach(bufnr)
   if not id then
     id = vim.lsp.start_client(config)
     if not id then
-      notify("could not start " .. table.concat(config.cmd, " ") .. "; is m21-lsp installed?",
-        vim.log.levels.ERROR)
-      return nil
+      return start_failed(config, "see :lua vim.cmd('edit ' .. vim.lsp.get_log_path())")
     end
     M.state.clients[config.root_dir] = id
   end
@@ -303,13 +324,18 @@ end
 
 local function with_client(bufnr)
   local client = M.get_client(bufnr)
-  if not client then
-    M.attach(bufnr)
-    client = M.get_client(bufnr)
+  if client then
+    return client
   end
-  if not client then
-    notify("the m21 server is not attached to this buffer (filetype " ..
-      vim.bo[bufnr].filetype .. "); see :h m21", vim.log.levels.WARN)
+  if M.state.start_error then
+    notify(M.state.start_error, vim.log.levels.WARN)
+    return nil
+  end
+  M.attach(bufnr)
+  client = M.get_client(bufnr)
+  if not client and not M.state.start_error then
+    notify("the m21 server is not attached to this buffer (filetype '" ..
+      vim.bo[bufnr].filetype .. "'); see :h m21", vim.log.levels.WARN)
   end
   return client
 end
@@ -453,6 +479,7 @@ function M.restart()
     end
   end
   M.state.clients = {}
+  M.state.start_error = nil
   vim.defer_fn(M.attach_all, 500)
 end
 
