@@ -17,7 +17,7 @@ export default tseslint.config(
   {
     files: ["e2e/**/*.mjs", "esbuild.mjs", "eslint.config.mjs"],
     languageOptions: {
-      globals: { process: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", Buffer: "readonly", URL: "readonly" },
+      globals: { process: "readonly", console: "readonly", document: "readonly", setTimeout: "readonly", clearTimeout: "readonly", Buffer: "readonly", URL: "readonly" },
     },
   },
 );

@@ -133,9 +133,16 @@ async function lightBulbPick(page, title, shotName) {
   await row.waitFor({ state: "visible", timeout: WAIT });
   const menu = await widget.locator(".monaco-list-row").allTextContents();
   const file = shotName ? await shot(page, shotName) : undefined;
-  // Move the keyboard focus onto the row, then Enter, as with the arrow keys.
-  await row.hover();
-  await row.click();
+  // Arrow keys onto the row, then Enter (the menu blocks the pointer while it opens).
+  for (let i = 0; i <= menu.length; i++) {
+    const focused = await widget.locator(".monaco-list-row.focused").getAttribute("aria-label");
+    if (focused === title) {
+      break;
+    }
+    await page.keyboard.press("ArrowDown");
+  }
+  await widget.locator(".monaco-list-row.focused", { hasText: title }).waitFor({ timeout: WAIT });
+  await page.keyboard.press("Enter");
   await widget.waitFor({ state: "hidden", timeout: WAIT });
   return { menu, screenshot: file };
 }
@@ -152,8 +159,11 @@ async function waitPreview(page) {
   return panel;
 }
 
-async function checkedCount(panel) {
-  return panel.locator(".monaco-list-row .edit-checkbox.checked, .monaco-list-row .monaco-custom-toggle.checked").count();
+/** How many change checkboxes in the Refactor Preview are ticked (the `checked` property). */
+async function checkedCount(page) {
+  return page.evaluate(
+    () => [...document.querySelectorAll(".bulk-edit-panel input.edit-checkbox")].filter((box) => box.checked).length,
+  );
 }
 
 async function previewButton(panel, label) {
@@ -173,14 +183,42 @@ async function waitPreviewClosed(page) {
   );
 }
 
-async function waitSaved(page) {
+/** Resolve once the file on disk satisfies `predicate`, watching the folder for writes. */
+function waitDisk(predicate, what) {
+  return new Promise((resolve, reject) => {
+    let watcher;
+    const check = () => {
+      let text;
+      try {
+        text = readDisk();
+      } catch {
+        return false; // Mid-rename by an atomic save: the next event comes.
+      }
+      if (predicate(text)) {
+        clearTimeout(timer);
+        watcher?.close();
+        resolve(text);
+        return true;
+      }
+      return false;
+    };
+    const timer = setTimeout(() => {
+      watcher?.close();
+      reject(new Error(`the file on disk never ${what}`));
+    }, WAIT);
+    watcher = fs.watch(path.dirname(scenario.file), () => check());
+    check();
+  });
+}
+
+/** VS Code saves refactored files itself (files.refactoring.autoSave); save if it did not. */
+async function waitSaved(page, marker) {
   const name = path.basename(scenario.file);
   await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: WAIT });
-  const dirty = page.locator(".tab.active.dirty");
-  if ((await dirty.count()) > 0) {
+  if ((await page.locator(".tab.active.dirty").count()) > 0) {
     await page.keyboard.press("Control+S");
   }
-  await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"), null, { timeout: WAIT });
+  return waitDisk((text) => text.includes(marker), `contained ${JSON.stringify(marker)}`);
 }
 
 // ---------------------------------------------------------------------------- steps
@@ -215,17 +253,18 @@ const steps = {
     await selectLines(page, scenario.selection.first, scenario.selection.last);
     const { menu, screenshot } = await lightBulbPick(page, "Refactor with m2-1", "lightbulb-menu");
     const panel = await waitPreview(page);
-    const uncheckedAtFirst = await checkedCount(panel);
+    const checkedBeforeTick = await checkedCount(page);
     await shot(page, "refactor-preview-unticked");
     // The change starts unticked: Home then Space ticks the file's edits.
     await panel.locator(".monaco-list-row").first().click();
     await page.keyboard.press("Home");
     await page.keyboard.press("Space");
     await page.waitForFunction(
-      () => document.querySelectorAll(".bulk-edit-panel .monaco-list-row .monaco-custom-toggle.checked, .bulk-edit-panel .monaco-list-row .edit-checkbox.checked").length > 0,
+      () => [...document.querySelectorAll(".bulk-edit-panel input.edit-checkbox")].some((box) => box.checked),
       null,
       { timeout: WAIT },
     );
+    const checkedAfterTick = await checkedCount(page);
     const preview = await shot(page, "refactor-preview");
     const apply = await previewButton(panel, "Apply");
     await apply.click();
@@ -235,16 +274,17 @@ const steps = {
       scenario.expect.appliedMarker,
       { timeout: WAIT },
     );
-    await waitSaved(page);
+    const disk = await waitSaved(page, scenario.expect.appliedMarker);
     const outcome = await waitStatusTooltip(page, "applied");
     const applied = await shot(page, "refactor-applied");
     return {
       menu,
       menuScreenshot: screenshot,
-      checkedBeforeTick: uncheckedAtFirst,
+      checkedBeforeTick,
+      checkedAfterTick,
       preview,
       applied,
-      disk: readDisk(),
+      disk,
       editor: await editorText(page),
       status: (await statusItem(page).textContent()).trim(),
       outcome,
@@ -340,6 +380,12 @@ try {
 } catch (error) {
   result.error = `${current}: ${error?.stack ?? error}`;
   try {
+    // What was on screen, for whoever reads the failure: the panel and any notifications.
+    result.dom = await page.evaluate(() =>
+      [".bulk-edit-panel", ".notifications-toasts", ".action-widget", ".quick-input-widget"].map(
+        (sel) => `${sel}: ${(document.querySelector(sel)?.outerHTML ?? "none").slice(0, 6000)}`,
+      ),
+    );
     await shot(page, `failed-${current}`);
   } catch {
     // The page is gone.
