@@ -262,6 +262,7 @@ class ModelClient:
         }
         url = s.base_url.rstrip("/") + "/chat/completions"
         http = self._client()
+        failure: ModelError | None = None
         try:
             async with http.stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code != 200:
@@ -269,17 +270,21 @@ class ModelClient:
                     raise _status_error(response.status_code, body, response.headers, s)
                 acc = await self._read_reply(response, report)
         except httpx.TimeoutException as exc:
-            raise _timeout_error(exc, s) from None
+            failure = _timeout_error(exc, s)
         except httpx.TransportError as exc:
-            raise ServerError(
+            failure = ServerError(
                 f"The connection to the model endpoint failed ({_describe(exc)}).",
                 detail=scrub(str(exc)),
-            ) from None
+            )
         except httpx.HTTPError as exc:
-            raise ModelError(
+            failure = ModelError(
                 f"The request to the model endpoint failed ({_describe(exc)}).",
                 detail=scrub(str(exc)),
-            ) from None
+            )
+        if failure is not None:
+            # Raised outside the handler so that not even ``__context__`` keeps the httpx
+            # exception, whose request still holds the Authorization header.
+            raise failure
         return _completion(acc, s)
 
     async def _read_reply(self, response: httpx.Response, report: _Reporter) -> ChunkAccumulator:

@@ -543,6 +543,15 @@ async def test_connection_refused_is_retried_then_reported(sentinel_key: str) ->
     assert "connection" in info.value.message and "3 attempts" in info.value.message
     assert len(sleep.delays) == 2
     assert sentinel_key not in everything_about(info.value)
+    assert_no_httpx_in_chain(info.value)
+
+
+def assert_no_httpx_in_chain(exc: BaseException) -> None:
+    """httpx exceptions hold the request, Authorization header included: none may ride along."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        assert not isinstance(seen, httpx.HTTPError), repr(seen)
+        seen = seen.__cause__ or seen.__context__
 
 
 # ---------------------------------------------------------------- broken 200 replies
@@ -686,6 +695,7 @@ async def test_chunk_timeout_message_names_the_setting(
         model_server, sentinel_key, ModelTimeout, chunk_timeout=0.2, max_attempts=1
     )
     assert "chunkTimeout" in error.message
+    assert_no_httpx_in_chain(error)
     assert model_server.wait_for_disconnect(timeout=10) is model_server.requests[0]
 
 
