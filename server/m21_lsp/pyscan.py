@@ -236,26 +236,31 @@ def _clean_end(text: str, start: int, last: int, steps: int = 8) -> int | None:
     return len(text) if is_clean(text, start, len(text)) else None
 
 
-def top_level_region(text: str, first: int, last: int, *, max_steps: int = 32) -> tuple[int, int]:
+def top_level_region(
+    text: str, first: int, last: int, *, proven: bool = False, max_steps: int = 16
+) -> tuple[int, int]:
     """``(start, end)`` of the top-level statements that cover the lines from the one
-    containing ``first`` to the one containing ``last``.
+    containing ``first`` to the one containing ``last``; ``(0, len(text))`` when nothing
+    settles.
 
     Column-0 lines that merely look like statements (text in a docstring, arguments of a
-    call written at column 0) give themselves away: the stretch from them to the next
-    boundary, or from the boundary above to them, does not tokenize cleanly. Such starts
-    are skipped upwards; when nothing settles, the answer is the whole text. ``start`` is
-    plausible, not proven: only a scan from the top of the file proves it (callers that
-    need proof call :func:`is_clean` from 0).
+    call written at column 0) are told apart by whether the text up to them tokenizes
+    cleanly. Locally (the default, for the cursor) that is judged from the candidate
+    above, which is cheap and nearly always right; when it is in doubt, or with
+    ``proven=True`` (for validation), it is judged from the top of the file, which is
+    exact and linear in the prefix, but at C speed.
     """
     start = top_level_start(text, first)
+    if not proven:
+        above = top_level_start(text, prev_line_start(text, start)) if start > 0 else 0
+        if start == 0 or above >= start or is_clean(text, above, start):
+            end = _clean_end(text, start, last)
+            if end is not None:
+                return start, end
     for _ in range(max_steps):
-        end = _clean_end(text, start, last)
-        if end is not None:
-            if start == 0:
-                return start, end
-            above = top_level_start(text, prev_line_start(text, start))
-            if above >= start or is_clean(text, above, start):
-                return start, end
+        if is_clean(text, 0, start):
+            end = _clean_end(text, start, last)
+            return start, len(text) if end is None else end
         if start == 0:
             break
         start = top_level_start(text, prev_line_start(text, start))

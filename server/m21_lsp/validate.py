@@ -54,7 +54,7 @@ _BUILTINS = frozenset(dir(builtins)) | {
 def region_bounds(text: str, span_start: int, span_end: int) -> tuple[int, int]:
     """Top-level statements around a changed span, including the line before it (a
     deleted body leaves its header there) and the line that holds its end."""
-    return pyscan.top_level_region(text, max(span_start - 1, 0), span_end)
+    return pyscan.top_level_region(text, max(span_start - 1, 0), span_end, proven=True)
 
 
 def _merged_regions(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -99,11 +99,15 @@ def _parse(text: str, start: int, end: int) -> None:
 
 def plan_regions(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]] | None:
     """Regions whose separate parses decide the whole document, or ``None`` when the
-    boundaries cannot be shown sound (then only a full parse will do)."""
+    boundaries cannot be shown sound (then only a full parse will do).
+
+    Each region starts at a boundary proven clean from the top of the file; its end is
+    clean once the region parses; the text after the last region must read cleanly too.
+    """
     regions = _merged_regions(text, spans)
     prev = 0
     for a, b in regions:
-        if not pyscan.is_clean(text, prev, a):
+        if a < prev:
             return None
         prev = b
     if prev < len(text) and not pyscan.is_clean(text, prev, len(text)):
