@@ -412,17 +412,17 @@ class ScriptedModelServer:
         record = RecordedRequest(method, path, headers, body, parsed, stream)
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             self._record(record, None)
+            record.completed = True
             await conn.write(
                 _json_response(404, {"message": f"no route {method} {path}", "statusCode": 404})
             )
-            record.completed = True
             return keep_alive
         if parsed is None or not isinstance(parsed, dict):
             self._record(record, None)
+            record.completed = True
             await conn.write(
                 _json_response(400, {"message": "body is not a JSON object", "statusCode": 400})
             )
-            record.completed = True
             return keep_alive
         try:
             step = self._next_step(parsed)
@@ -431,21 +431,20 @@ class ScriptedModelServer:
         gen = self._release_gen
         self._record(record, step)
         if step is None:
+            record.completed = True
             await conn.write(
                 _json_response(500, {"message": "no scripted reply", "statusCode": 500})
             )
-            record.completed = True
             return keep_alive
         conn.start_watching()
         try:
             finished = await self._answer(conn, record, step, gen)
         except _Disconnected:
             finished = False
+            record.completed = False
             self._closed_early(record)
         finally:
             await conn.stop_watching()
-        if finished:
-            record.completed = True
         return finished and keep_alive and not conn.eof
 
     async def _read_chunked(self, conn: _Conn) -> bytes:
@@ -496,12 +495,17 @@ class ScriptedModelServer:
                 await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _answer(self, conn: _Conn, record: RecordedRequest, step: Step, gen: int) -> bool:
-        """Send the reply for ``step``. Returns True when the whole reply was sent."""
+        """Send the reply for ``step``. Returns True when the whole reply was sent.
+
+        ``record.completed`` is set just *before* the last bytes go out, so a client that has
+        the whole reply always sees it set; a failed last write resets it.
+        """
         if step.hold:
             await self._wait(conn, gen, None)
         if step.first_byte_delay:
             await self._wait(conn, gen, step.first_byte_delay)
         if step.status != 200:
+            record.completed = True
             await conn.write(_error_response(step))
             return True
         content = step.text()
@@ -531,8 +535,11 @@ class ScriptedModelServer:
                 await self._wait(conn, gen, None)
             if step.chunk_delay and index:
                 await self._wait(conn, gen, step.chunk_delay)
+            if not stream and index == len(pieces) - 1:
+                record.completed = True
             await self._write_piece(conn, piece, chunked=stream, split=step.write_bytes)
         if stream:
+            record.completed = True
             await conn.write(b"0\r\n\r\n")
         return True
 
