@@ -37,8 +37,13 @@ local result = {
   steps = {},
 }
 
+local t0 = uv.hrtime()
+result.step_ms = {}
+
 local function step(name)
   table.insert(result.steps, name)
+  -- Milliseconds since start-up, for the report's figures (never asserted).
+  table.insert(result.step_ms, math.floor((uv.hrtime() - t0) / 1e6))
 end
 
 local function save()
@@ -48,6 +53,7 @@ local function save()
 end
 
 local function finish(ok, err)
+  step("finished")
   result.ok = ok
   result.error = err
   result.messages_history = vim.fn.execute("messages")

@@ -1,0 +1,387 @@
+"""VS Code end-to-end: code-server 4.100.3 (VS Code 1.100.3) in Debian's chromium.
+
+The built .vsix is installed into a fresh code-server; playwright-core drives the browser with
+the keyboard as a user would (editors/vscode/e2e/run.mjs): set the API key through
+"m2-1: Set API Key" (SecretStorage, then the server's environment), select a function, Ctrl+.,
+"Refactor with m2-1", Discard in the Refactor Preview; again, tick the change and Apply;
+then "m2-1: Explain Selection" and read the rendered panel. The language server is the real
+one (`python -m m21_lsp serve --stdio`, found through `m21.server.python`), the model is the
+scripted server on 127.0.0.1, and every expectation comes from m21_editor_case, never from the
+code under test.
+
+Setup: `bash editors/vscode/scripts/ci-setup.sh` (apt packages, the .vsix, code-server into
+.e2e-cache/). Without it the test skips, or fails when M21_REQUIRE_EDITORS=1 (CI).
+Screenshots land in test-output/vscode/; the ones the README shows are copied to docs/images/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from m21_editor_case import (
+    EXPLAIN_REPLY,
+    EXPLANATION_SENTENCE,
+    NEW_FUNCTION,
+    OLD_FUNCTION,
+    REASONING,
+    REFACTOR_REPLY,
+    SOURCE,
+    expected_after_refactor,
+    line_span,
+)
+from m21_lsp.scripted_server import Step
+
+pytestmark = pytest.mark.editor
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXT_DIR = REPO_ROOT / "editors" / "vscode"
+CACHE = Path(os.environ.get("M21_E2E_CACHE", REPO_ROOT / ".e2e-cache"))
+OUT_DIR = REPO_ROOT / "test-output" / "vscode"
+DOCS_IMAGES = REPO_ROOT / "docs" / "images"
+SETUP_HINT = "run `bash editors/vscode/scripts/ci-setup.sh` first"
+# Upper bounds only: every wait ends as soon as the editor shows what it waits for.
+WAIT_MS = 90_000
+START_TIMEOUT = 120
+DRIVER_TIMEOUT = 600
+
+
+def _required() -> bool:
+    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
+
+
+def _missing(reason: str) -> None:
+    if _required():
+        pytest.fail(f"M21_REQUIRE_EDITORS=1 but {reason}")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Tools:
+    code_server: Path
+    vsix: Path
+    chromium: str
+    node: str
+
+
+def _newest_source_mtime() -> float:
+    files = [EXT_DIR / "package.json", *(EXT_DIR / "src").glob("*.ts")]
+    return max(f.stat().st_mtime for f in files)
+
+
+@pytest.fixture
+def vscode_tools() -> Tools:
+    """code-server, the .vsix, chromium and node, or a skip/fail that says how to get them."""
+    code_server = Path(
+        os.environ.get("M21_CODE_SERVER", CACHE / "code-server" / "node_modules" / ".bin" / "code-server")
+    )
+    if not code_server.exists():
+        _missing(f"code-server not found at {code_server}; {SETUP_HINT}")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        _missing(f"chromium not found on PATH (Debian package chromium); {SETUP_HINT}")
+    node = shutil.which("node")
+    if not node:
+        _missing("node not found on PATH")
+    if not (EXT_DIR / "node_modules" / "playwright-core").is_dir():
+        _missing(f"playwright-core is not installed in editors/vscode; {SETUP_HINT}")
+    vsix = EXT_DIR / "m21-lsp.vsix"
+    if not vsix.exists() or vsix.stat().st_mtime < _newest_source_mtime():
+        # The extension changed since the last package: test what the source says now.
+        for script in ("build", "package"):
+            subprocess.run(
+                ["npm", "run", "--silent", script],
+                cwd=EXT_DIR,
+                check=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                timeout=300,
+            )
+    return Tools(code_server=code_server, vsix=vsix, chromium=chromium, node=node)
+
+
+def _user_settings(model_server_url: str) -> dict[str, Any]:
+    return {
+        # The server, found the way a user with a virtualenv would configure it.
+        "m21.server.python": sys.executable,
+        # Machine-scoped: reaches the server in initializationOptions, the only layer that
+        # may set where the key goes.
+        "m21.baseUrl": model_server_url,
+        "m21.trace.server": "off",
+        # A quiet, deterministic workbench.
+        "security.workspace.trust.enabled": False,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": False,
+        "workbench.welcomePage.walkthroughs.openOnInstall": False,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "extensions.ignoreRecommendations": True,
+        "chat.commandCenter.enabled": False,
+        "files.autoSave": "off",
+        "editor.minimap.enabled": False,
+        "editor.lightbulb.enabled": "on",
+        "window.restoreWindows": "none",
+    }
+
+
+class _Lines:
+    """Reads a process's output on a thread so the test can wait for one line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str] | None:
+        regex = re.compile(pattern)
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return None
+            if line is None:
+                return None
+            match = regex.search(line)
+            if match:
+                return match
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+@dataclass
+class CodeServer:
+    url: str
+    user_data: Path
+    output: _Lines
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+@pytest.fixture
+def code_server(vscode_tools: Tools, editor_env, model_server, tmp_path: Path) -> Iterator[CodeServer]:
+    """A fresh code-server with the extension installed, serving the project folder."""
+    user_data = tmp_path / "user-data"
+    extensions = tmp_path / "extensions"
+    (user_data / "User").mkdir(parents=True)
+    extensions.mkdir()
+    settings = _user_settings(model_server.base_url)
+    (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2), "utf-8")
+    config = tmp_path / "code-server.yaml"
+    config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n", "utf-8")
+    # The key and the endpoint must come through the extension (SecretStorage, settings),
+    # not from the environment the editor inherits.
+    env = {k: v for k, v in editor_env.items() if k not in ("M21_API_KEY", "M21_BASE_URL")}
+    common = [
+        str(vscode_tools.code_server),
+        "--config",
+        str(config),
+        "--user-data-dir",
+        str(user_data),
+        "--extensions-dir",
+        str(extensions),
+    ]
+    install = subprocess.run(
+        [*common, "--install-extension", str(vscode_tools.vsix)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (extensions / "extensions.json").exists(), install.stdout
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", project / "shop.py")
+    proc = subprocess.Popen(
+        [
+            *common,
+            "--bind-addr",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--disable-telemetry",
+            "--disable-update-check",
+            "--disable-workspace-trust",
+            "--disable-getting-started-override",
+            str(project),
+        ],
+        env=env,
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # one group: stopping it stops the language server too
+    )
+    lines = _Lines(proc.stdout)
+    try:
+        match = lines.wait_for(r"HTTP server listening on (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
+        if match is None:
+            pytest.fail(f"code-server did not start:\n{lines.text()}")
+        yield CodeServer(url=match.group(1), user_data=user_data, output=lines)
+    finally:
+        _stop(proc)
+
+
+def _run_driver(tools: Tools, scenario: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    scenario_path = tmp_path / "scenario.json"
+    scenario_path.write_text(json.dumps(scenario, indent=2), "utf-8")
+    try:
+        done = subprocess.run(
+            [tools.node, str(EXT_DIR / "e2e" / "run.mjs"), str(scenario_path)],
+            cwd=EXT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=DRIVER_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the browser driver did not finish in {DRIVER_TIMEOUT}s: {exc.stdout}{exc.stderr}")
+    result_file = Path(scenario["outDir"]) / "result.json"
+    if not result_file.exists():
+        pytest.fail(f"the driver exited {done.returncode} with no result:\n{done.stdout}{done.stderr}")
+    result: dict[str, Any] = json.loads(result_file.read_text("utf-8"))
+    result["_driver_output"] = done.stdout + done.stderr
+    return result
+
+
+def _extension_logs(user_data: Path) -> str:
+    return "".join(p.read_text("utf-8", "replace") for p in sorted(user_data.glob("logs/**/*.log")))
+
+
+def _publish_screenshots(step: dict[str, dict[str, Any]]) -> None:
+    """The README's pictures are whatever this run showed: copy them over the old ones."""
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    picks = {
+        "vscode-lightbulb.png": step["refactor_apply"]["menuScreenshot"],
+        "vscode-refactor-preview.png": step["refactor_apply"]["preview"],
+        "vscode-refactor-applied.png": step["refactor_apply"]["applied"],
+        "vscode-explanation.png": step["explain"]["screenshot"],
+    }
+    for name, source in picks.items():
+        shutil.copyfile(source, DOCS_IMAGES / name)
+
+
+def test_vscode_lightbulb_refactor_discard_apply_then_explain(
+    vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    target = project / "shop.py"
+    model_server.enqueue(
+        Step(content=REFACTOR_REPLY),  # declined in the preview (Discard)
+        Step(content=REFACTOR_REPLY),  # applied
+        Step(content=EXPLAIN_REPLY),
+    )
+    first, last = line_span(SOURCE, OLD_FUNCTION)
+    expected = expected_after_refactor(SOURCE)
+    explain_first, explain_last = line_span(expected, NEW_FUNCTION)
+    if OUT_DIR.exists():
+        shutil.rmtree(OUT_DIR)
+
+    result = _run_driver(
+        vscode_tools,
+        {
+            "url": code_server.url,
+            "folder": str(project),
+            "file": str(target),
+            "outDir": str(OUT_DIR),
+            "chromium": vscode_tools.chromium,
+            "apiKey": sentinel_key,
+            "waitMs": WAIT_MS,
+            "selection": {"first": first, "last": last},
+            "steps": ["set_key", "refactor_discard", "refactor_apply", "explain"],
+            "expect": {
+                # A line only the new function has, to know when the edit reached the editor.
+                "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
+                "explainSelection": {"first": explain_first, "last": explain_last},
+                "explanationSentence": EXPLANATION_SENTENCE,
+            },
+        },
+        tmp_path,
+    )
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], (
+        f"{result['error']}\nscreenshots: {result['screenshots']}\nconsole: {result['console']}\n"
+        f"dom: {result.get('dom')}\ncode-server:\n{code_server.output.text()[-4000:]}\n"
+        f"extension logs:\n{logs[-6000:]}"
+    )
+    step = {s["name"]: s for s in result["steps"]}
+
+    # Discard: the preview opened, nothing reached the file, and the server heard "not applied".
+    discard = step["refactor_discard"]
+    assert "Refactor with m2-1" in discard["menu"] and "Explain with m2-1" in discard["menu"]
+    assert discard["diskBefore"] == SOURCE
+    assert discard["diskAfter"] == SOURCE, "Discard changed the file"
+    assert "for i in range(len(items)):" in discard["editor"]
+    assert "· not applied" in discard["outcome"], discard["outcome"]
+
+    # Apply: the change starts unticked, the user ticks it, Apply writes the expected file.
+    apply = step["refactor_apply"]
+    assert apply["checkedBeforeTick"] == 0
+    assert apply["checkedAfterTick"] >= 1
+    assert apply["disk"] == expected
+    assert target.read_text("utf-8") == expected
+    assert "· applied" in apply["outcome"], apply["outcome"]
+    assert re.search(r"m2-1 · [\d,]+ tokens", apply["status"]), apply["status"]
+
+    # Explain: rendered markdown in the side panel, reasoning stripped.
+    explain = step["explain"]
+    assert "Explanation of shop.py" in explain["tab"]
+    assert EXPLANATION_SENTENCE in explain["text"]
+    assert "What total_price does" in explain["text"]  # the heading, rendered (no '##')
+    assert REASONING not in explain["text"]
+
+    # The model saw three requests, each with the key from SecretStorage, sent to the URL
+    # from the user's settings, with the selected code in the first.
+    assert len(model_server.requests) == 3
+    for request in model_server.requests:
+        assert request.headers.get("authorization") == f"Bearer {sentinel_key}"
+    assert "for i in range(len(items))" in json.dumps(model_server.requests[0].json["messages"])
+
+    # The key never shows up anywhere the editor writes or shows.
+    visible = [
+        logs,
+        code_server.output.text(),
+        json.dumps({k: v for k, v in result.items() if k != "_driver_output"}),
+        result["_driver_output"],
+    ]
+    assert not any(sentinel_key in text for text in visible), "the API key leaked into output"
+    settings_text = (code_server.user_data / "User" / "settings.json").read_text("utf-8")
+    assert sentinel_key not in settings_text, "the API key was written to settings.json"
+
+    _publish_screenshots(step)
