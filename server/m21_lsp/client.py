@@ -153,7 +153,11 @@ class ModelClient:
         on_progress: ProgressCallback | None = None,
         stream: bool = True,
     ) -> Completion:
-        """Run one model call (with its own retry budget) and return the finished reply."""
+        """Run one model call (with its own retry budget) and return the finished reply.
+
+        The overall ``timeout`` starts once a concurrency slot is free: time spent waiting
+        behind other calls is reported as "waiting" and does not count against it.
+        """
         key = self.settings.require_key()
         register_secret(key)
         problem = check_endpoint(self.settings.base_url)
@@ -589,7 +593,7 @@ def _status_error(
             f"The model endpoint is rate limiting requests ({shown}).{wait} Try again later.",
             retry_after=retry_after,
         )
-    if status >= 500:
+    if status >= 500 or status == 408:
         return ServerError(
             f"The model endpoint had a server error ({shown}). Try again later.",
             retry_after=retry_after,

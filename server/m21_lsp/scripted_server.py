@@ -324,6 +324,14 @@ class ScriptedModelServer:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.requests) >= n, timeout=timeout)
 
+    async def wait_for_requests_async(self, n: int, timeout: float = 10.0) -> bool:
+        """:meth:`wait_for_requests` for async tests (waits in a worker thread)."""
+        return await asyncio.to_thread(self.wait_for_requests, n, timeout)
+
+    async def wait_for_disconnect_async(self, timeout: float = 10.0) -> RecordedRequest | None:
+        """:meth:`wait_for_disconnect` for async tests (waits in a worker thread)."""
+        return await asyncio.to_thread(self.wait_for_disconnect, timeout)
+
     def wait_for_connections(self, n: int = 0, timeout: float = 10.0) -> bool:
         """Wait until exactly ``n`` TCP connections are open (0: every client went away)."""
         with self._cond:

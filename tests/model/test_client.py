@@ -479,7 +479,7 @@ async def test_5xx_backs_off_exponentially_with_jitter_then_gives_up(
     model_server: ScriptedModelServer, sentinel_key: str
 ) -> None:
     model_server.enqueue(
-        Step(status=500),
+        Step(status=408),
         Step(status=502, body="<html>bad gateway</html>"),
         Step(status=503, body={"message": "overloaded", "statusCode": 503}),
         Step(content="never reached"),
@@ -727,12 +727,12 @@ async def test_cancelling_closes_the_stream_at_once(
         if where == "mid-stream":
             await streaming.wait()
         else:
-            assert await asyncio.to_thread(model_server.wait_for_requests, 1)
+            assert await model_server.wait_for_requests_async(1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         # Still inside the client: the connection was closed by the cancel, not by aclose().
-        closed = await asyncio.to_thread(model_server.wait_for_disconnect, 10)
+        closed = await model_server.wait_for_disconnect_async(10)
     assert closed is model_server.requests[0]
     assert not closed.completed
     assert len(model_server.requests) == 1
