@@ -805,3 +805,58 @@ def test_server_message_shapes() -> None:
     assert server_message(json.dumps({"title": "Forbidden", "status": 403})) == "Forbidden"
     assert server_message(b"  plain\n text ") == "plain text"
     assert len(server_message("x" * 5000)) <= 300
+
+
+# ------------------------------------------------------------------------ mixed faults
+
+
+async def test_mixed_faults_under_concurrency_end_cleanly(
+    model_server: ScriptedModelServer, sentinel_key: str
+) -> None:
+    """Many calls at once against random faults: each ends in a reply or one typed error,
+    and no connection is left open afterwards."""
+    rng = random.Random(2126)
+    faults = {
+        "ok": lambda: Step(fixture="refactor_basic", chunk_chars=rng.randint(1, 40)),
+        "drop": lambda: Step(fixture="refactor_basic", drop_after_chunks=rng.randint(0, 30)),
+        "stall": lambda: Step(fixture="refactor_basic", stall_after_chunks=rng.randint(0, 9)),
+        "429": lambda: Step(status=429, headers={"Retry-After": "0"}),
+        "5xx": lambda: Step(status=rng.choice([500, 502, 503, 504])),
+        "junk": lambda: Step(fixture="refactor_basic", malformed_line=True),
+        "bad-json": lambda: Step(fixture="refactor_basic", invalid_json=True),
+        "empty": lambda: Step(empty_choices=True),
+        "minimax": lambda: Step(base_resp={"status_code": 1008, "status_msg": "balance"}),
+        "length": lambda: Step(fixture="refactor_truncated", finish_reason="length"),
+        "no-finish": lambda: Step(content="partial", finish_reason=None),
+    }
+    injected: dict[str, int] = {}
+
+    def responder(_body: dict) -> Step:
+        kind = rng.choice(list(faults))
+        injected[kind] = injected.get(kind, 0) + 1
+        return faults[kind]()
+
+    model_server.responder = responder
+    settings = make_settings(
+        model_server, sentinel_key, chunk_timeout=0.3, max_concurrent_requests=8
+    )
+    outcomes: dict[str, int] = {}
+    async with ModelClient(settings, sleep=Recorder(), rng=random.Random(1)) as client:
+
+        async def one() -> None:
+            try:
+                completion = await client.complete(MESSAGES)
+            except M21Error as exc:
+                assert sentinel_key not in everything_about(exc)
+                outcomes[exc.kind] = outcomes.get(exc.kind, 0) + 1
+            else:
+                assert completion.raw == load_reply("refactor_basic")
+                outcomes["ok"] = outcomes.get("ok", 0) + 1
+
+        await asyncio.gather(*(one() for _ in range(60)))
+    print("faults injected:", injected, "outcomes:", outcomes)
+    assert sum(outcomes.values()) == 60
+    assert outcomes["ok"] > 0 and len(outcomes) > 2
+    assert set(outcomes) <= {"ok", "credits", "truncated", "server", "timeout", "rate_limit"}
+    model_server.release()  # let stalled replies end so their connections close
+    assert model_server.wait_for_connections(0)
