@@ -64,6 +64,11 @@ _MINIMAX_CREDITS = {1008}
 _MINIMAX_RATE = {1002, 1039}
 _MINIMAX_TRANSIENT = {1000, 1001, 1013}
 _MINIMAX_BAD_REQUEST = {2013}
+_RETRY_REASONS = {
+    "rate_limit": "rate limited",
+    "server": "the endpoint failed",
+    "timeout": "no answer in time",
+}
 
 
 class ModelClient:
@@ -212,10 +217,11 @@ class ModelClient:
                     delay,
                 )
                 self.retry_delays.append(delay)
+                why = _RETRY_REASONS.get(exc.kind, "the endpoint failed")
                 report(
                     "connecting",
                     attempt=attempt + 1,
-                    message=f"{exc.kind}: retrying in {delay:.0f} s",
+                    message=f"{why}; retrying in {delay:.0f} s (attempt {attempt + 1} of {attempts})",
                 )
                 await self._sleep(delay)
                 continue

@@ -434,10 +434,16 @@ async def test_429_honours_retry_after_seconds(
         Step(fixture="refactor_basic"),
     )
     sleep = Recorder()
+    seen: list[Progress] = []
     async with ModelClient(make_settings(model_server, sentinel_key), sleep=sleep) as client:
-        completion = await client.complete(MESSAGES)
+        completion = await client.complete(MESSAGES, on_progress=seen.append)
     assert sleep.delays == [7.0, 0.5]
     assert client.retry_delays == [7.0, 0.5]
+    retry_notes = [p.describe() for p in seen if p.message]
+    assert retry_notes == [
+        "rate limited; retrying in 7 s (attempt 2 of 3)",
+        "rate limited; retrying in 0 s (attempt 3 of 3)",
+    ]
     assert completion.attempts == 3
     assert len(model_server.requests) == 3
 
