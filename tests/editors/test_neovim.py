@@ -182,7 +182,13 @@ def test_neovim_refactor_action_then_explain(
 
 
 def _refactor_while_user_types(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path, user_edit: dict[str, Any]
+    nvim,
+    editor_env,
+    m21_server_cmd,
+    model_server,
+    tmp_path,
+    user_edit: dict[str, Any],
+    label: str = "m2-1",
 ) -> tuple[Path, dict[str, Any], str]:
     """Run the refactor action with the model held until Neovim made ``user_edit``."""
     target = _project(tmp_path)
@@ -199,9 +205,10 @@ def _refactor_while_user_types(
             result=str(result_path),
             server_cmd=json.dumps(m21_server_cmd),
             range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-            action="Refactor with m2-1",
+            action=f"Refactor with {label}",
             handshake_port=str(listener.getsockname()[1]),
             user_edit=json.dumps(user_edit),
+            settings=json.dumps({"modelLabel": label}),
         )
         try:
             conn, _ = listener.accept()
@@ -226,11 +233,13 @@ def test_neovim_edit_moves_past_concurrent_typing(
     nvim, editor_env, m21_server_cmd, model_server, tmp_path
 ):
     """The user types above the selection while the model thinks; the edit lands where the
-    selected code now is, and the user's line is kept."""
+    selected code now is, and the user's line is kept. (Also: the plugin's `settings` reach
+    the server, here a custom label in the action titles.)"""
     edit = {"line": 0, "text": USER_LINE.rstrip("\n"), "replace": False}
     target, result, _ = _refactor_while_user_types(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit, label="M2.1 test"
     )
+    assert "Refactor with M2.1 test" in result["menu"]
     assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
     assert result["refactor_result"]["applied"] is True
 

@@ -85,7 +85,9 @@ def _newest_source_mtime() -> float:
 def vscode_tools() -> Tools:
     """code-server, the .vsix, chromium and node, or a skip/fail that says how to get them."""
     code_server = Path(
-        os.environ.get("M21_CODE_SERVER", CACHE / "code-server" / "node_modules" / ".bin" / "code-server")
+        os.environ.get(
+            "M21_CODE_SERVER", CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
+        )
     )
     if not code_server.exists():
         _missing(f"code-server not found at {code_server}; {SETUP_HINT}")
@@ -191,7 +193,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture
-def code_server(vscode_tools: Tools, editor_env, model_server, tmp_path: Path) -> Iterator[CodeServer]:
+def code_server(
+    vscode_tools: Tools, editor_env, model_server, tmp_path: Path
+) -> Iterator[CodeServer]:
     """A fresh code-server with the extension installed, serving the project folder."""
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
@@ -271,10 +275,14 @@ def _run_driver(tools: Tools, scenario: dict[str, Any], tmp_path: Path) -> dict[
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the browser driver did not finish in {DRIVER_TIMEOUT}s: {exc.stdout}{exc.stderr}")
+        pytest.fail(
+            f"the browser driver did not finish in {DRIVER_TIMEOUT}s: {exc.stdout}{exc.stderr}"
+        )
     result_file = Path(scenario["outDir"]) / "result.json"
     if not result_file.exists():
-        pytest.fail(f"the driver exited {done.returncode} with no result:\n{done.stdout}{done.stderr}")
+        pytest.fail(
+            f"the driver exited {done.returncode} with no result:\n{done.stdout}{done.stderr}"
+        )
     result: dict[str, Any] = json.loads(result_file.read_text("utf-8"))
     result["_driver_output"] = done.stdout + done.stderr
     return result

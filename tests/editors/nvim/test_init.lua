@@ -17,6 +17,7 @@
 --   M21_ACTION        title to pick in the code action menu
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
+--   M21_SETTINGS      (optional) JSON object: the plugin's `settings` (the server's m21 section)
 --   M21_WAIT_MS       upper bound for each wait
 
 local api = vim.api
@@ -106,8 +107,10 @@ record_handler("window/showMessage", result.show_messages)
 -- With no handler of its own, a code action's command is sent with this default handler.
 record_handler("workspace/executeCommand", result.commands)
 
+local settings = env("M21_SETTINGS")
 m21.setup({
   cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
+  settings = settings and vim.fn.json_decode(settings) or nil,
   -- The key and endpoint reach the server through its process environment.
   cmd_env = { M21_BASE_URL = env("M21_BASE_URL"), M21_API_KEY = env("M21_API_KEY") },
 })

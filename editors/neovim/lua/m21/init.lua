@@ -157,6 +157,9 @@ end
 local function make_config(bufnr)
   local cfg = M.config
   local settings = vim.deepcopy(cfg.settings or {})
+  if next(settings) == nil then
+    settings = vim.empty_dict() -- an object on the wire, not an empty list
+  end
   local capabilities = cfg.capabilities or vim.lsp.protocol.make_client_capabilities()
   return {
     name = cfg.name,
@@ -384,8 +387,10 @@ function M.refactor(opts)
   local range = M.command_range(opts, bufnr, client.offset_encoding)
   local args = M.command_arguments(bufnr, range, opts and opts.args)
   execute(bufnr, "m21.refactor", args, function(result)
+    -- With progress on, its end message already said how it went (and failures come as a
+    -- message from the server): only say it here when progress is off.
     local text = summary(result)
-    if text then
+    if text and not M.config.progress then
       notify(text)
     end
   end)
@@ -439,8 +444,11 @@ function M.explain(opts)
   execute(bufnr, "m21.explain", args, function(result)
     local text = explanation_text(result)
     if not text then
-      local why = summary(result)
-      notify("no explanation" .. (why and (": " .. why) or ""), vim.log.levels.WARN)
+      -- Failures were shown by the server already; anything else deserves a word.
+      if type(result) ~= "table" or not result.reason then
+        local why = summary(result)
+        notify("no explanation" .. (why and (": " .. why) or ""), vim.log.levels.WARN)
+      end
       return
     end
     -- The reply arrives asynchronously: show it where the user is now, if still in that buffer.
