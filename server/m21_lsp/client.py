@@ -305,6 +305,11 @@ class ModelClient:
             return await self._read_sse(chunks, b"", report)
         if "json" in ctype:
             return await self._read_json(chunks, b"")
+        if "text/html" in ctype:
+            raise BadRequestError(
+                f"{self.settings.base_url} answered with a web page, not a chat-completions "
+                "reply. Check baseUrl (M21_BASE_URL): it should end in /v1 or similar."
+            )
         # Unknown type: look at the first bytes. A JSON reply starts with "{".
         head = b""
         async for chunk in chunks:

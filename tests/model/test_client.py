@@ -416,6 +416,17 @@ async def test_404_points_at_base_url_and_model(
     assert model_server.base_url in error.message and "minimax/m2-1" in error.message
 
 
+async def test_an_html_page_points_at_base_url(
+    model_server: ScriptedModelServer, sentinel_key: str
+) -> None:
+    model_server.enqueue(
+        Step(content="<html>welcome</html>", headers={"Content-Type": "text/html"})
+    )
+    error = await run_failing(model_server, sentinel_key, BadRequestError)
+    assert "baseUrl" in error.message and "M21_BASE_URL" in error.message
+    assert len(model_server.requests) == 1
+
+
 async def test_redirects_are_not_followed(
     model_server: ScriptedModelServer, sentinel_key: str
 ) -> None:
