@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["DONE", "ChunkAccumulator", "Delta", "SSEDecoder"]
 
 DONE = "[DONE]"
+_EOL = re.compile(r"\r\n|\r|\n")
 
 
 def _is_complete_json(text: str) -> bool:
@@ -52,28 +54,18 @@ class SSEDecoder:
         return out
 
     def _lines(self, text: str) -> list[str]:
-        out: list[str] = []
-        start = 0
         if self._skip_lf and text.startswith("\n"):
-            start = 1
+            text = text[1:]  # the LF of a CRLF that was split between two feeds
         self._skip_lf = False
-        i = start
-        n = len(text)
-        while i < n:
-            ch = text[i]
-            if ch == "\r" or ch == "\n":
-                line = self._line + text[start:i]
-                self._line = ""
-                out += self._line_done(line)
-                if ch == "\r":
-                    if i + 1 < n:
-                        if text[i + 1] == "\n":
-                            i += 1
-                    else:
-                        self._skip_lf = True  # a CRLF split between two feeds
-                start = i + 1
-            i += 1
-        self._line += text[start:]
+        if not text:
+            return []
+        buf = self._line + text
+        lines = _EOL.split(buf)
+        self._line = lines.pop()
+        self._skip_lf = buf.endswith("\r")
+        out: list[str] = []
+        for line in lines:
+            out += self._line_done(line)
         return out
 
     def _line_done(self, line: str) -> list[str]:
