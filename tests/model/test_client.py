@@ -691,17 +691,18 @@ async def test_empty_reply_is_a_reply_error(
 async def test_a_stall_longer_than_the_chunk_timeout_is_retried(
     model_server: ScriptedModelServer, sentinel_key: str
 ) -> None:
-    model_server.enqueue(
-        Step(fixture="refactor_basic", stall_after_chunks=3), Step(fixture="refactor_basic")
-    )
+    model_server.enqueue(Step(fixture="refactor_basic", stall_after_chunks=3))
+    # A busy CI machine may pause a healthy reply too: later attempts get healthy replies.
+    model_server.default = Step(fixture="refactor_basic", chunk_chars=10_000)
     sleep = Recorder()
     async with ModelClient(
-        make_settings(model_server, sentinel_key, chunk_timeout=0.2), sleep=sleep
+        make_settings(model_server, sentinel_key, chunk_timeout=0.5), sleep=sleep
     ) as client:
         completion = await client.complete(MESSAGES)
-    assert completion.attempts == 2
+    assert completion.attempts >= 2
+    assert completion.raw == load_reply("refactor_basic")
     assert model_server.requests[0].client_closed_early
-    assert model_server.requests[1].completed
+    assert model_server.requests[-1].completed
 
 
 async def test_chunk_timeout_message_names_the_setting(
