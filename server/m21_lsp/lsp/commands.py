@@ -40,12 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 
-from .. import pipeline
 from ..config import Settings
 from ..edits import OffsetEdit
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
+from ..limits import refused_path_reason
 from ..model_types import Usage
 from ..pipeline_types import RefactorRequest, RefactorResult
+from . import lazy
 from .actions import target_range
 from .documents import Documents, Snapshot, to_range
 from .progress import WorkProgress
@@ -111,7 +112,7 @@ def parse_target(ls: M21Server, args: Sequence[Any], settings: Settings) -> Targ
             "The document changed since the action was offered, so nothing was done. "
             "Run the action again on the current code."
         )
-    reason = pipeline.refused_path_reason(settings, snap.path)
+    reason = refused_path_reason(settings, snap.path)
     if reason:
         raise SecretFileRefused(reason)
     lsp_range = types.Range(
@@ -244,7 +245,7 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         req = target.request()
         async with ls.clients.use(settings) as client:
             result = await run.model(
-                pipeline.refactor(req, settings, client, run.progress.on_model_progress)
+                lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
             )
         run.usage = result.usage
         if not result.changed:
@@ -284,7 +285,7 @@ async def _apply(
     uri = target.snap.uri
     for _attempt in range(APPLY_ATTEMPTS):
         snap = await _current(ls, uri)
-        edits, _new_text = await pipeline.rebase(result, snap.text, is_python=req.is_python)
+        edits, _new_text = await lazy.pipeline().rebase(result, snap.text, is_python=req.is_python)
         now = await _current(ls, uri)
         if now.version != snap.version or now.text != snap.text:
             continue  # the user typed during the re-check: rebase onto the newest text
@@ -391,7 +392,7 @@ async def run_explain(ls: M21Server, args: Sequence[Any]) -> dict[str, Any]:
         req = target.request()
         async with ls.clients.use(settings) as client:
             result = await run.model(
-                pipeline.explain(req, settings, client, run.progress.on_model_progress)
+                lazy.pipeline().explain(req, settings, client, run.progress.on_model_progress)
             )
         run.usage = result.usage
         code = target.snap.text[target.start : target.end]

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .. import pipeline, selection
+from .. import selection
 from ..errors import M21Error
+from ..limits import refused_path_reason
 from ..pipeline_types import RefactorRequest
+from . import lazy
 from .documents import Documents, Snapshot
 from .progress import WorkProgress
 
@@ -43,7 +45,7 @@ async def hover(ls: M21Server, params: types.HoverParams) -> types.Hover | None:
     found = ls.hover_cache.find(snap.uri, snap.text, offset, settings.model)
     if found is not None:
         return _markdown(snap, found.start, found.end, found.markdown, encoding)
-    if settings.hover != "auto" or pipeline.refused_path_reason(settings, snap.path):
+    if settings.hover != "auto" or refused_path_reason(settings, snap.path):
         return None
     start, end = selection.expand_range(snap.text, offset, offset)
     if end - start <= 1 or not snap.text[start:end].strip():
@@ -68,7 +70,9 @@ async def _explain_for_hover(
     await progress.begin("for hover")
     try:
         async with ls.clients.use(settings) as client:
-            result = await pipeline.explain(req, settings, client, progress.on_model_progress)
+            result = await lazy.pipeline().explain(
+                req, settings, client, progress.on_model_progress
+            )
     except asyncio.CancelledError:
         progress.end("Cancelled.")
         if progress.cancelled_by_client:

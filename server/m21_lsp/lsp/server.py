@@ -16,7 +16,8 @@ from typing import Any
 from lsprotocol import types
 
 from ..errors import scrub
-from . import actions, commands, hover
+from ..limits import refused_path_reason
+from . import actions, commands, hover, lazy
 from .app import M21Server
 from .settings import SECTION
 
@@ -46,6 +47,7 @@ def create_server(environ: dict[str, str] | None = None) -> M21Server:
             ls.settings_ready.set()
             ls.report_problems()
             ls.log("effective settings: " + str(ls.settings.public_dict()))
+        lazy.warm_up()
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -74,7 +76,7 @@ def create_server(environ: dict[str, str] | None = None) -> M21Server:
         if snap is None:
             return []
         settings = ls.settings
-        if commands.pipeline.refused_path_reason(settings, snap.path):
+        if refused_path_reason(settings, snap.path):
             return []
         encoding = ls.documents.encoding(ls.workspace)
         return actions.build_actions(snap, params, encoding, settings.model_label)

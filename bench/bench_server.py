@@ -1,0 +1,381 @@
+"""Benchmarks of the language server, measured through a real LSP client over stdio.
+
+Figures (printed, never asserted):
+
+* start-up: process spawn to the ``initialize`` answer;
+* ``textDocument/codeAction`` latency p50/p99 on a 20,000-line file (cursor positions, which
+  expand to the enclosing function, and ordinary selections);
+* a refactor's server overhead with an instant model: the whole ``m21.refactor`` command as
+  the client sees it, minus the model call alone (the same reply fetched by the same
+  ``ModelClient`` from the same loopback scripted server, in this process);
+* the server's resident memory after 100 refactors (each one applied).
+
+Run: ``python bench/bench_server.py`` (``--smoke`` for a quick CI run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from m21_lsp.client import ModelClient
+from m21_lsp.config import Settings
+from m21_lsp.scripted_server import ScriptedModelServer, Step
+from pygls.lsp.client import LanguageClient
+
+REPO = Path(__file__).resolve().parents[1]
+URI = "file:///bench/big_module.py"
+KEY = "bench-key-not-secret"
+FUNCTION = """def total_price_{n}(items, tax_rate):
+    total = 0
+    for i in range(len(items)):
+        item = items[i]
+        if item["qty"] > 0:
+            total = total + item["price"] * item["qty"]
+    total = total + total * tax_rate
+    return round(total, {digits})
+
+
+"""
+CLASS = '''class Basket{n}:
+    """A basket of items."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def count(self):
+        return sum(item["qty"] for item in self.items)
+
+
+'''
+
+
+def make_source(lines: int) -> str:
+    """A module of ``lines`` lines: imports, then functions and classes."""
+    parts = ['"""A generated module for benchmarks."""\n\nimport json\nimport math\n\n\n']
+    count = 5
+    n = 0
+    while count < lines:
+        block = (CLASS if n % 7 == 6 else FUNCTION).format(n=n, digits=n % 5)
+        parts.append(block)
+        count += block.count("\n")
+        n += 1
+    return "".join(parts)
+
+
+def function_ranges(text: str) -> list[tuple[int, int, str]]:
+    """(first line, end line exclusive, name) of every ``total_price_N`` function."""
+    out = []
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        m = re.match(r"def (total_price_\d+)\(", line)
+        if m:
+            out.append((i, i + 8, m.group(1)))
+    return out
+
+
+def reply_for(body: dict[str, Any]) -> Step:
+    """An instant model: the selected function with ``total = 0`` made a float."""
+    user = body["messages"][-1]["content"]
+    selected = user.split("Selected code:", 1)[1]
+    code = selected.split("```python\n", 1)[1].split("\n```", 1)[0]
+    new = code.replace("total = 0\n", "total = 0.0\n", 1)
+    return Step(
+        content=f"<think>make it a float</think>\n```python\n{new}\n```\n", chunk_chars=1 << 16
+    )
+
+
+class BenchClient(LanguageClient):
+    def __init__(self) -> None:
+        super().__init__("m21-bench", "1")
+        self.docs: dict[str, tuple[int, str]] = {}
+
+        @self.feature(types.WORKSPACE_APPLY_EDIT)
+        def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            for doc_edit in params.edit.document_changes or []:
+                uri = doc_edit.text_document.uri
+                version, text = self.docs[uri]
+                if doc_edit.text_document.version != version:
+                    return types.ApplyWorkspaceEditResult(applied=False, failure_reason="version")
+                # Like an editor: apply, then report the change incrementally, last edit
+                # first so that every range still refers to the text it was made for.
+                edits = sorted(doc_edit.edits, key=lambda e: _key(e.range.start), reverse=True)
+                self.docs[uri] = (version + 1, _apply(text, edits))
+                self.text_document_did_change(
+                    types.DidChangeTextDocumentParams(
+                        text_document=types.VersionedTextDocumentIdentifier(
+                            uri=uri, version=version + 1
+                        ),
+                        content_changes=[
+                            types.TextDocumentContentChangePartial(range=e.range, text=e.new_text)
+                            for e in edits
+                        ],
+                    )
+                )
+            return types.ApplyWorkspaceEditResult(applied=True)
+
+        @self.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create(params: Any) -> None:
+            return None
+
+        @self.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(params: types.ConfigurationParams) -> list[Any]:
+            return [None for _ in params.items]
+
+        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def register(params: Any) -> None:
+            return None
+
+        for method in (types.PROGRESS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE):
+            self.feature(method)(lambda params: None)
+
+    def open(self, uri: str, text: str) -> None:
+        self.docs[uri] = (1, text)
+        self.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
+            )
+        )
+
+    def replace_all(self, uri: str, text: str) -> None:
+        version = self.docs[uri][0] + 1
+        self.docs[uri] = (version, text)
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+
+
+def _key(pos: types.Position) -> tuple[int, int]:
+    return pos.line, pos.character
+
+
+def _apply(text: str, edits: Any) -> str:
+    """ASCII-only documents here, so LSP characters are string indices."""
+    starts = [0]
+    for m in re.finditer("\n", text):
+        starts.append(m.end())
+
+    def offset(pos: types.Position) -> int:
+        return len(text) if pos.line >= len(starts) else starts[pos.line] + pos.character
+
+    for e in sorted(edits, key=lambda e: offset(e.range.start), reverse=True):
+        text = text[: offset(e.range.start)] + e.new_text + text[offset(e.range.end) :]
+    return text
+
+
+def _env(base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M21_")}
+    env.pop("AIMLAPI_KEY", None)
+    env.update({"M21_API_KEY": KEY, "M21_BASE_URL": base_url})
+    env["PYTHONPATH"] = str(REPO / "server") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+CAPS = types.ClientCapabilities(
+    workspace=types.WorkspaceClientCapabilities(
+        apply_edit=True,
+        configuration=True,
+        workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
+    ),
+    window=types.WindowClientCapabilities(work_done_progress=True),
+)
+
+
+async def start(base_url: str) -> tuple[BenchClient, float]:
+    client = BenchClient()
+    began = time.perf_counter()
+    await client.start_io(sys.executable, "-m", "m21_lsp.lsp", env=_env(base_url))
+    await client.initialize_async(types.InitializeParams(capabilities=CAPS, process_id=os.getpid()))
+    elapsed = time.perf_counter() - began
+    client.initialized(types.InitializedParams())
+    return client, elapsed
+
+
+async def stop(client: BenchClient) -> None:
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def bench_startup(base_url: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        client, elapsed = await start(base_url)
+        times.append(elapsed)
+        await stop(client)
+    return times
+
+
+async def bench_code_actions(client: BenchClient, text: str, requests: int) -> list[float]:
+    rng = random.Random(21)
+    lines = text.split("\n")
+    latencies = []
+    for n in range(requests):
+        line = rng.randrange(len(lines) - 1)
+        if n % 2:
+            rng_ = types.Range(
+                start=types.Position(line=line, character=0),
+                end=types.Position(line=min(line + 5, len(lines) - 1), character=0),
+            )
+        else:
+            col = rng.randrange(len(lines[line]) + 1)
+            rng_ = types.Range(
+                start=types.Position(line=line, character=col),
+                end=types.Position(line=line, character=col),
+            )
+        params = types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            range=rng_,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+        began = time.perf_counter()
+        await client.text_document_code_action_async(params)
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+async def refactor(client: BenchClient, uri: str, first: int, end: int) -> dict[str, Any]:
+    version = client.docs[uri][0]
+    args = [
+        {
+            "uri": uri,
+            "version": version,
+            "range": {
+                "start": {"line": first, "character": 0},
+                "end": {"line": end, "character": 0},
+            },
+        }
+    ]
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="m21.refactor", arguments=args)
+    )
+
+
+async def model_alone(
+    base_url: str, text: str, funcs: list[tuple[int, int, str]], n: int
+) -> list[float]:
+    """The model call by itself: the same prompt and reply through the same client code."""
+    from m21_lsp import prompt
+
+    settings = Settings(api_key=KEY, base_url=base_url)
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    times = []
+    async with ModelClient(settings) as model:
+        for first, end, _ in funcs[:n]:
+            messages = prompt.refactor_messages(
+                text, starts[first], starts[end], context_lines=settings.context_lines
+            )
+            began = time.perf_counter()
+            await model.complete(messages)
+            times.append(time.perf_counter() - began)
+    return times
+
+
+async def main(smoke: bool) -> None:
+    lines = 20_000
+    startup_runs, action_requests, refactors = (2, 60, 10) if smoke else (5, 1000, 100)
+    text = make_source(lines)
+    funcs = function_ranges(text)
+    small = (REPO / "fixtures" / "sources" / "sample_basic.py").read_text(encoding="utf-8")
+    small_uri = "file:///bench/small.py"
+    small_func = (small[: small.index("def total_price")].count("\n"), 13, "total_price")
+    srv = ScriptedModelServer().start()
+    srv.responder = reply_for
+    try:
+        startup = await bench_startup(srv.base_url, startup_runs)
+
+        client, _ = await start(srv.base_url)
+        pid = client._server.pid  # type: ignore[union-attr]
+        client.open(URI, text)
+        client.open(small_uri, small)
+        # Warm-up: the first refactor imports the pipeline (libcst), the first requests fill
+        # pygls's converter caches; neither belongs in a steady-state figure.
+        await refactor(client, small_uri, small_func[0], small_func[1])
+        await bench_code_actions(client, text, 10)
+        rss_open = rss_mib(pid)
+        actions = await bench_code_actions(client, text, action_requests)
+
+        big_totals = []
+        picked = funcs[:: max(1, len(funcs) // refactors)][:refactors]
+        for first, end, name in picked:
+            began = time.perf_counter()
+            result = await refactor(client, URI, first, end)
+            big_totals.append(time.perf_counter() - began)
+            if not result.get("applied"):
+                raise SystemExit(f"refactor of {name} was not applied: {result}")
+        rss_after = rss_mib(pid)
+
+        small_totals = []
+        for _ in range(min(refactors, 20)):
+            client.replace_all(small_uri, small)  # undo the last refactor
+            began = time.perf_counter()
+            result = await refactor(client, small_uri, small_func[0], small_func[1])
+            small_totals.append(time.perf_counter() - began)
+            if not result.get("applied"):
+                raise SystemExit(f"refactor of the small file was not applied: {result}")
+        await stop(client)
+
+        model_big = await model_alone(srv.base_url, text, picked[:20], 20)
+        model_small = await model_alone(srv.base_url, small, [small_func] * 20, 20)
+    finally:
+        srv.stop()
+
+    ms = 1000
+    med = statistics.median
+    big_lines = text.count("\n")
+    print(f"m21-lsp server benchmark ({'smoke' if smoke else 'full'} run)")
+    print(
+        f"  start-up to the initialize answer: median {med(startup) * ms:.0f} ms "
+        f"(min {min(startup) * ms:.0f} ms, {len(startup)} runs)"
+    )
+    print(
+        f"  codeAction on a {big_lines:,}-line file: p50 {pct(actions, 50) * ms:.2f} ms, "
+        f"p99 {pct(actions, 99) * ms:.2f} ms ({len(actions)} requests)"
+    )
+    for label, totals, model in (
+        (f"{big_lines:,}-line file", big_totals, model_big),
+        (f"{small.count(chr(10))}-line file", small_totals, model_small),
+    ):
+        print(
+            f"  refactor, {label}: command p50 {med(totals) * ms:.1f} ms; model call alone "
+            f"p50 {med(model) * ms:.1f} ms; server overhead {(med(totals) - med(model)) * ms:.1f} ms"
+        )
+    print(
+        f"  server RSS: {rss_open:.1f} MiB with the file open, {rss_after:.1f} MiB after "
+        f"{len(big_totals)} applied refactors"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a quick run for CI")
+    asyncio.run(main(parser.parse_args().smoke))
