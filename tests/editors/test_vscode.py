@@ -278,6 +278,12 @@ def _run_driver(tools: Tools, scenario: dict[str, Any], tmp_path: Path) -> dict[
         pytest.fail(
             f"the browser driver did not finish in {DRIVER_TIMEOUT}s: {exc.stdout}{exc.stderr}"
         )
+    finally:
+        # Whatever happened, leave the screenshots where a person looks for them. The driver
+        # writes into tmp_path, so concurrent runs never mix their pictures.
+        shutil.rmtree(OUT_DIR, ignore_errors=True)
+        if Path(scenario["outDir"]).is_dir():
+            shutil.copytree(scenario["outDir"], OUT_DIR, dirs_exist_ok=True)
     result_file = Path(scenario["outDir"]) / "result.json"
     if not result_file.exists():
         pytest.fail(
@@ -318,16 +324,14 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     first, last = line_span(SOURCE, OLD_FUNCTION)
     expected = expected_after_refactor(SOURCE)
     explain_first, explain_last = line_span(expected, NEW_FUNCTION)
-    if OUT_DIR.exists():
-        shutil.rmtree(OUT_DIR)
-
+    shots = tmp_path / "shots"
     result = _run_driver(
         vscode_tools,
         {
             "url": code_server.url,
             "folder": str(project),
             "file": str(target),
-            "outDir": str(OUT_DIR),
+            "outDir": str(shots),
             "chromium": vscode_tools.chromium,
             "apiKey": sentinel_key,
             "waitMs": WAIT_MS,

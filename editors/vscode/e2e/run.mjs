@@ -365,15 +365,19 @@ page.on("console", (msg) => {
 });
 let current = "open";
 try {
+  const began = Date.now();
   await openWorkbench(page);
+  const workbench = (Date.now() - began) / 1000;
   await openFile(page);
   const status = await waitServerRunning(page);
-  result.steps.push({ name: "open", status, editor: await editorText(page) });
+  const seconds = (Date.now() - began) / 1000;
+  result.steps.push({ name: "open", seconds, workbench, status, editor: await editorText(page) });
   await shot(page, "opened");
   for (const name of scenario.steps) {
     current = name;
+    const began = Date.now();
     const facts = await steps[name](page);
-    result.steps.push({ name, ...facts });
+    result.steps.push({ name, seconds: (Date.now() - began) / 1000, ...facts });
     save();
   }
   result.ok = true;
