@@ -30,6 +30,8 @@ _FIRST_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)[ \t\\]")
 _EOL_CHARS = "\r\n"
 # A column-0 code line: right after a line ending (or at the very start), not blank/comment.
+_NOT_BRACKET = re.compile(r"[^()\[\]{}]+")
+_PAIR = re.compile(r"\(\)|\[\]|\{\}")
 _SHALLOW: dict[int, re.Pattern[str]] = {}
 _COL0 = re.compile(r"[\r\n](?=[^ \t\f#\r\n])")
 
@@ -51,11 +53,18 @@ def is_clean(text: str, start: int, end: int) -> bool:
     rest = mask(text[start:end])
     if '"' in rest or "'" in rest:
         return False
-    opens = rest.count("(") + rest.count("[") + rest.count("{")
-    closes = rest.count(")") + rest.count("]") + rest.count("}")
-    if opens != closes:
+    if rest.rstrip(_EOL_CHARS).endswith("\\"):
         return False
-    return not rest.rstrip(_EOL_CHARS).endswith("\\")
+    # Brackets must pair up in order: strip matched pairs until none are left. Counting
+    # alone would accept ``)`` ... ``(``, which is how a stretch that starts inside one
+    # bracket and ends inside another looks.
+    brackets = _NOT_BRACKET.sub("", rest)
+    while brackets:
+        reduced = _PAIR.sub("", brackets)
+        if len(reduced) == len(brackets):
+            return False
+        brackets = reduced
+    return True
 
 
 def indent_width(line: str) -> int:
@@ -224,16 +233,56 @@ def top_level_end(text: str, pos: int) -> int:
     return len(text)
 
 
+def _last_statement(text: str, lo: int, hi: int) -> int | None:
+    """The last column-0 statement line in ``[lo, hi)`` that is clean as seen from the
+    clean position ``lo`` (so not inside a string or bracket of the stretch)."""
+    for c in reversed(col0_code_lines(text, lo, hi)):
+        if c == lo:
+            return c
+        if starts_top_level_statement(line_text(text, c)) and is_clean(text, lo, c):
+            return c
+    return None
+
+
 def _clean_end(text: str, start: int, last: int, steps: int = 8) -> int | None:
-    """First candidate boundary after ``last`` that is clean as seen from ``start``."""
+    """First candidate boundary after ``last`` that is clean as seen from ``start`` and
+    does not leave the stretch ending in a decorator."""
+
+    def fits(end: int) -> bool:
+        if not is_clean(text, start, end):
+            return False
+        final = _last_statement(text, start, end)
+        return final is None or not text.startswith("@", final)
+
     end = top_level_end(text, max(last, start))
     for _ in range(steps):
-        if is_clean(text, start, end):
+        if fits(end):
             return end
         if end >= len(text):
             return None
         end = top_level_end(text, end)
-    return len(text) if is_clean(text, start, len(text)) else None
+    return len(text) if fits(len(text)) else None
+
+
+def _undecorated(text: str, start: int, floor: int, steps: int = 8) -> int | None:
+    """Move a start proven clean from ``floor`` up over the decorators above it; each
+    statement above is itself proven clean before it is believed. ``None`` if unsure."""
+    for _ in range(steps):
+        candidates = []
+        cur = start
+        while not candidates and cur > floor:
+            found = _col0_before(text, cur, floor)
+            if not found:
+                break
+            candidates = [c for c in found if starts_top_level_statement(line_text(text, c))]
+            cur = found[-1]
+        above = next((c for c in candidates[:steps] if is_clean(text, floor, c)), None)
+        if above is None:
+            return start if not candidates else None
+        if not text.startswith("@", above):
+            return start
+        start = above
+    return None
 
 
 def top_level_region(
@@ -259,6 +308,11 @@ def top_level_region(
                 return start, end
     for _ in range(max_steps):
         if is_clean(text, 0, start):
+            if proven:
+                settled = _undecorated(text, start, 0)
+                if settled is None:
+                    return 0, len(text)
+                start = settled
             end = _clean_end(text, start, last)
             return start, len(text) if end is None else end
         if start == 0:

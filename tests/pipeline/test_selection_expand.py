@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from m21_lsp.selection import expand_range, whole_lines
 
 SOURCE = '''"""Module docstring."""
@@ -154,3 +158,40 @@ def test_cursor_in_huge_file_only_scans_nearby() -> None:
     pos = body.index("return x + 2500")
     start, end = expand_range(body, pos, pos)
     assert body[start:end] == "def f2500(x):\n    return x + 2500\n"
+
+
+SELECTION_CHUNKS = [
+    "import os\n",
+    "x = 1\n",
+    "\n",
+    "# comment\n",
+    "def f(a):\n    return a\n",
+    "@dec\ndef g():\n    pass\n",
+    "@dec(\n    1,\n)\nclass C:\n    y = 2\n\n    def m(self):\n        return [\n            1,\n        ]\n",
+    'S = """\ndef not_code():\n    x\n"""\n',
+    "if x:\n    x = 2\nelse:\n    x = 3\n",
+    "T = (\n1,\n2,\n)\n",
+    "async def h():\n    def inner():\n        return '''\ntext\n'''\n    return inner\n",
+    "class K:\n\tdef t(self):\n\t\treturn 1\n",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SELECTION_CHUNKS), min_size=1, max_size=8), st.data())
+def test_expansion_is_whole_lines_around_the_cursor_and_parses(
+    chunks: list[str], data: st.DataObject
+) -> None:
+    text = "".join(chunks)
+    eol = data.draw(st.sampled_from(["\n", "\r\n"]))
+    text = text.replace("\n", eol)
+    cursor = data.draw(st.integers(0, len(text)))
+    start, end = expand_range(text, cursor, cursor)
+    if (start, end) == (cursor, cursor):
+        return
+    assert start <= cursor <= end
+    assert start == 0 or text[start - 1] == "\n"
+    assert end == len(text) or text[end - 1] == "\n"
+    block = text[start:end].replace(eol, "\n")
+    if block[:1] in (" ", "\t"):  # nested: parse it inside a block of its own
+        block = "if True:\n" + block
+    ast.parse(block)  # a whole statement, function or class: parses on its own
