@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from m21_lsp.edits import apply_edits, minimal_edits
 from m21_lsp.shape import build_candidate, detect_indent_style, import_insertion_point
+from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
 
@@ -301,3 +302,30 @@ def test_shaped_method_always_fits(case: tuple[str, int, int, str, str]) -> None
     expected = ast.parse(code).body[0].body[0].value.value  # type: ignore[attr-defined]
     assert assign.value.value == expected  # type: ignore[attr-defined]
     _check_spans(doc, cand)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_document_and_code_keep_the_outside_intact(data: st.DataObject) -> None:
+    """Whatever the text, the candidate only changes the selection (plus an import block
+    before it), its spans point at what changed, and CRLF documents get no bare LF."""
+    doc = data.draw(documents)
+    start = data.draw(st.integers(0, len(doc)))
+    end = data.draw(st.integers(start, len(doc)))
+    code = data.draw(documents)
+    is_python = data.draw(st.booleans())
+    cand = build_candidate(doc, start, end, code, is_python=is_python)
+    new = cand.new_text
+    if not cand.hoisted_imports:
+        assert new == doc[:start] + cand.replacement + doc[end:]
+        assert cand.changed_spans == [(start, start + len(cand.replacement))]
+    else:
+        insert = cand.changed_spans[0]
+        block = new[insert[0] : insert[1]]
+        assert (
+            new == doc[: insert[0]] + block + doc[insert[0] : start] + cand.replacement + doc[end:]
+        )
+    for s, e in cand.changed_spans:
+        assert 0 <= s <= e <= len(new)
+    if "\n" not in doc.replace("\r\n", "") and "\r\n" in doc:
+        assert "\n" not in cand.replacement.replace("\r\n", "")

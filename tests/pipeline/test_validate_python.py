@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from m21_lsp import validate
 from m21_lsp.errors import InvalidPython
 from m21_lsp.shape import build_candidate
+from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
 
@@ -277,3 +278,15 @@ def test_partial_selection_gives_no_name_warnings_but_no_crash() -> None:
     start = doc.index("a + 1")
     cand = build_candidate(doc, start, start + 5, "a + 2")
     assert validate.name_warnings("a + 1", cand.replacement, cand.new_text) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents, st.data())
+def test_any_text_gives_a_verdict_or_invalid_python(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    try:
+        validate.check_python(text, [(start, end)])
+    except InvalidPython as exc:
+        assert exc.message.startswith(("Syntax error at line", "The code is nested"))
+    assert isinstance(validate.name_warnings(text[:start], text[start:end], text), list)
