@@ -14,7 +14,9 @@ code into the exact text that replaces the selection, keeping:
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 
 from . import pyscan
@@ -115,13 +117,40 @@ def _leading(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _code_unit(lines: list[str], protected: set[int]) -> int:
-    """The indentation step the code itself uses (in columns), 4 when it has none."""
+def _statement_lines(code: str) -> set[int] | None:
+    """Indices of lines that begin a logical line (not continuations inside brackets),
+    or ``None`` when the code does not tokenize (then every line counts)."""
+    starts: set[int] = set()
+    expect = True
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type in (tokenize.NEWLINE, tokenize.NL):
+                expect = tok.type == tokenize.NEWLINE or expect
+                continue
+            if tok.type in (tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
+                continue
+            if expect and tok.type != tokenize.ENDMARKER:
+                starts.add(tok.start[0] - 1)
+            expect = False
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+    return starts
+
+
+def _code_unit(lines: list[str], protected: set[int], statements: set[int] | None) -> int:
+    """The indentation step the code itself uses (in columns), 4 when it has none.
+
+    Only statement lines count: a hanging indent inside brackets (two spaces, or aligned
+    with an open parenthesis) says nothing about the block indentation.
+    """
     widths = sorted(
         {
             pyscan.indent_width(line)
             for k, line in enumerate(lines)
-            if k not in protected and line.strip() and line[:1] in " \t"
+            if k not in protected
+            and line.strip()
+            and line[:1] in " \t"
+            and (statements is None or k in statements)
         }
     )
     return widths[0] if widths else 4
@@ -140,7 +169,9 @@ def reindent(
     if not movable:
         return lines
     common = min(pyscan.indent_width(lines[k]) for k in movable)
-    unit = _code_unit([_dedent_to(lines[k], common) for k in range(len(lines))], protected)
+    dedented = [_dedent_to(lines[k], common) for k in range(len(lines))]
+    statements = _statement_lines("\n".join(dedented) + "\n") if protect_strings else None
+    unit = _code_unit(dedented, protected, statements)
     out: list[str] = []
     for k, line in enumerate(lines):
         if k in protected:

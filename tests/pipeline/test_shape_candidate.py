@@ -329,3 +329,17 @@ def test_any_document_and_code_keep_the_outside_intact(data: st.DataObject) -> N
         assert 0 <= s <= e <= len(new)
     if "\n" not in doc.replace("\r\n", "") and "\r\n" in doc:
         assert "\n" not in cand.replacement.replace("\r\n", "")
+
+
+def test_hanging_indents_do_not_set_the_block_unit() -> None:
+    doc = "class A:\n\tdef m(self):\n\t\treturn 1\n"
+    code = (
+        "def m(self):\n    x = call(a,\n      b)\n    if x:\n"
+        "        return [\n          1,\n        ]\n    return 2\n"
+    )
+    cand = build_candidate(doc, doc.index("\tdef"), len(doc), code)
+    assert cand.replacement == (
+        "\tdef m(self):\n\t\tx = call(a,\n\t\t  b)\n\t\tif x:\n"
+        "\t\t\treturn [\n\t\t\t  1,\n\t\t\t]\n\t\treturn 2\n"
+    )
+    ast.parse(cand.new_text)
