@@ -211,3 +211,64 @@ async def test_fix_sends_the_diagnostics_with_the_code(start_lsp, model_server):
     assert 'line 5: [ruff F821] Undefined name "jsn"' in prompt
     assert "return json.loads" in client.text(URI)
     assert client.progress_values()[0][0].title == "Fix with m2-1"
+
+
+async def test_hoisted_import_is_rebased_with_the_edit(start_lsp, model_server, sample):
+    reply = (
+        "<think>use pathlib</think>\n```python\nfrom pathlib import Path\n\n\n"
+        "def load_items(path):\n    return json.loads(Path(path).read_text())\n```\n"
+    )
+    model_server.enqueue(Step(content=reply, hold=True))
+    client = await start_lsp()
+    client.open(URI, sample)
+    command = asyncio.ensure_future(
+        client.run(await refactor_action(client, URI, find(sample, "with open(path)")))
+    )
+    assert await asyncio.to_thread(model_server.wait_for_requests, 1)
+    tag = find(sample, 'return "<"')
+    client.edit(URI, tag, tag + len('return "<"'), "return '<'")
+    await client.sync()
+    model_server.release()
+    result = await command
+
+    assert result["applied"] is True, result
+    text = client.text(URI)
+    assert text.count("from pathlib import Path\n") == 1
+    assert "import json\nfrom pathlib import Path\n" in text
+    assert "return '<' + name" in text
+    assert text.endswith("def load_items(path):\n    return json.loads(Path(path).read_text())\n")
+
+
+async def test_incremental_sync_uses_lsp_line_breaks_only(start_lsp, model_server):
+    """A form feed and U+2028 are not line breaks in LSP (pygls's own sync treats them as
+    such); a change after them must land where the editor made it."""
+    text = (
+        '"""Doc."""\n\x0c\nX = "a\u2028b"\n\n\ndef f(a):\n    return a + 1\n\n\n'
+        "def g(b):\n    return b * 2\n"
+    )
+    model_server.enqueue(
+        Step(content="<think>x</think>\n```python\ndef f(a):\n    return a + 3\n```\n")
+    )
+    client = await start_lsp()
+    client.open(URI, text)
+    at = find(text, "a + 1")
+    client.edit(URI, at, at + 5, "a + 2")
+    edited = client.text(URI)
+    (g_action,) = await client.actions(URI, find(edited, "b * 2"), only=["refactor.rewrite"])
+    rng = g_action.command.arguments[0]["range"]
+    assert rng["start"] == {"line": 9, "character": 0}
+    result = await client.run(await refactor_action(client, URI, find(edited, "a + 2")))
+    selected = model_server.requests[0].json["messages"][-1]["content"].split("Selected code:")[1]
+    assert "return a + 2" in selected
+    assert result["applied"] is True
+    assert client.text(URI) == edited.replace("a + 2", "a + 3")
+
+
+async def test_untitled_documents_can_be_refactored(start_lsp, model_server, sample):
+    model_server.enqueue(Step(fixture="refactor_basic"))
+    client = await start_lsp()
+    client.open("untitled:Untitled-1", sample)
+    action = await refactor_action(client, "untitled:Untitled-1", find(sample, "total = 0"))
+    result = await client.run(action)
+    assert result["applied"] is True
+    assert client.text("untitled:Untitled-1") == refactored(sample)
