@@ -164,3 +164,32 @@ async def test_hover_range_after_emoji_and_cjk(start_lsp, model_server):
         start=types.Position(line=0, character=21), end=types.Position(line=0, character=44)
     )
     assert await client.hover_at(URI, find(text, "世")) is None
+
+
+async def test_auto_hover_reports_on_the_clients_token_and_can_be_cancelled_there(
+    start_lsp, model_server, sample
+):
+    model_server.enqueue(Step(fixture="explain_basic", hold=True))
+    client = await start_lsp(init={"hover": "auto"})
+    client.open(URI, sample)
+    client.progress_reports["hover-token"] = []
+    pending = asyncio.ensure_future(
+        client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                position=lsp_range(sample, find(sample, "total = 0"), 0).start,
+                work_done_token="hover-token",
+            )
+        )
+    )
+    assert await asyncio.to_thread(model_server.wait_for_requests, 1)
+    await client.wait_until(lambda: client.progress_reports["hover-token"])
+    assert client.progress_reports["hover-token"][0].title == "Explain with m2-1"
+
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="hover-token"))
+
+    assert await pending is None
+    closed = await asyncio.to_thread(model_server.wait_for_disconnect)
+    assert closed is not None and closed.client_closed_early
+    assert isinstance(client.progress_reports["hover-token"][-1], types.WorkDoneProgressEnd)
+    assert client.progress_values() == [client.progress_reports["hover-token"]]

@@ -27,6 +27,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from .. import __version__
+from ..config import Settings
 from ..errors import scrub
 from ..positions import LineIndex
 from .client_pool import ClientPool
@@ -98,12 +99,11 @@ class M21Server(LanguageServer):
         self.hover_cache = HoverCache()
         self.clients = ClientPool()
         self._settings_ready: asyncio.Event | None = None
-        self.running: set[asyncio.Task[Any]] = set()
 
     protocol: M21Protocol
 
     @property
-    def settings(self):  # -> Settings (kept untyped here to avoid an import cycle in docs)
+    def settings(self) -> Settings:
         return self.layers.current
 
     @property

@@ -71,7 +71,7 @@ class WorkProgress:
             else:
                 self.token = token
         if self.uses_progress and self.token is not None:
-            self._watch_cancel(self.token)
+            # begin() registers the cancel future for a client-supplied token; watch after.
             self._ls.work_done_progress.begin(
                 self.token,
                 types.WorkDoneProgressBegin(
@@ -80,6 +80,7 @@ class WorkProgress:
                     cancellable=self._cancellable,
                 ),
             )
+            self._watch_cancel(self.token)
         else:
             self._show(types.MessageType.Info, f"{self.title}: started…")
         self._begun = True
@@ -127,8 +128,7 @@ class WorkProgress:
         text = scrub(message)
         if self.uses_progress and self.token is not None:
             self._ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=text))
-            if self._client_token is None:
-                self._ls.work_done_progress.tokens.pop(self.token, None)
+            self._ls.work_done_progress.tokens.pop(self.token, None)
         elif not failure_shown:
             self._show(types.MessageType.Info, f"{self.title}: {text}")
 
