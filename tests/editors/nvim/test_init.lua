@@ -146,7 +146,9 @@ local function run_code_action(first, last)
   if vim.lsp.buf.range_code_action then
     vim.lsp.buf.range_code_action()
   else
-    vim.lsp.buf.code_action({ range = { start = { first, 0 }, ["end"] = { last, 0 } } })
+    -- 0.10+ (no range_code_action): the same lines as mark-indexed {row, col} positions.
+    local last_line = api.nvim_buf_get_lines(0, last - 1, last, false)[1] or ""
+    vim.lsp.buf.code_action({ range = { start = { first, 0 }, ["end"] = { last, #last_line } } })
   end
   return before
 end
@@ -155,9 +157,14 @@ local function flush_and_ping(bufnr)
   -- Any request flushes pending didChange first; a code action also proves the server still
   -- answers while the refactor waits for the model.
   local client = m21.get_client(bufnr)
-  local params = vim.lsp.util.make_range_params()
+  local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
   params.context = { diagnostics = {} }
-  local responses = client.request_sync("textDocument/codeAction", params, WAIT_MS, bufnr)
+  local responses
+  if vim.fn.has("nvim-0.11") == 1 then
+    responses = client:request_sync("textDocument/codeAction", params, WAIT_MS, bufnr)
+  else
+    responses = client.request_sync("textDocument/codeAction", params, WAIT_MS, bufnr)
+  end
   result.ping_actions = responses and responses.result and #responses.result or vim.NIL
 end
 
@@ -262,7 +269,7 @@ local function missing_server(bufnr)
   result.after_second = vim.fn.execute("messages")
   vim.cmd("M21Explain")
   result.after_command = vim.fn.execute("messages")
-  result.clients = #vim.lsp.get_active_clients()
+  result.clients = #(vim.lsp.get_clients and vim.lsp.get_clients() or vim.lsp.get_active_clients())
   step("checked")
 end
 
