@@ -328,6 +328,7 @@ def _applied(
         edits=len(edits),
         syntaxChecked=result.syntax_checked,
         modelCalls=result.model_calls,
+        pipelineSeconds=round(result.seconds, 4),
     )
 
 
