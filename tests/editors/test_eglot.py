@@ -32,6 +32,7 @@ from m21_lsp.scripted_server import Step
 pytestmark = pytest.mark.editor
 
 HARNESS = Path(__file__).resolve().parent / "emacs" / "test-eglot.el"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 30  # upper bound of each wait inside Emacs
 PROCESS_TIMEOUT = 90
 
@@ -53,9 +54,13 @@ def emacs(editor_binary) -> str:
     return path
 
 
+@pytest.mark.parametrize("setup", ["command", "documented-snippet"])
 def test_eglot_refactor_and_explain_through_commands(
-    emacs, editor_env, m21_server_cmd, model_server, tmp_path
+    setup, emacs, editor_env, m21_server_cmd, model_server, tmp_path
 ):
+    """``command``: eglot started with the test's server command. ``documented-snippet``:
+    editors/emacs/m21-eglot.el (the snippet docs/editors.md shows) and eglot's own guess,
+    which starts `m21-lsp` from PATH as a user's Emacs would."""
     project = tmp_path / "project"
     project.mkdir()
     target = project / "shop.py"
@@ -73,6 +78,10 @@ def test_eglot_refactor_and_explain_through_commands(
         M21_EXPLAIN_RANGE="{},{}".format(*line_span(expected, NEW_FUNCTION)),
         M21_WAIT_SECONDS=str(WAIT_SECONDS),
     )
+    if setup == "documented-snippet":
+        if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
+            pytest.fail("m21-lsp is not on PATH: `pip install -e .` installs it")
+        env["M21_SNIPPET"] = str(REPO_ROOT / "editors" / "emacs" / "m21-eglot.el")
     proc = subprocess.Popen(
         [emacs, "--batch", "-l", str(HARNESS)],
         env=env,
@@ -102,6 +111,8 @@ def test_eglot_refactor_and_explain_through_commands(
     assert target.read_text(encoding="utf-8") == expected
     assert result["modified"] is True
     assert "workspace/applyEdit" in result["requested"]
+    if setup == "documented-snippet":
+        assert result["contact"].startswith('("m21-lsp" "serve" "--stdio"'), result["contact"]
 
     # No progress for eglot: a start message and an outcome message instead.
     assert "$/progress" not in result["notified"]

@@ -7,7 +7,8 @@
 ;;
 ;; It only records what happened, as JSON in $M21_RESULT; the Python test decides.
 ;;
-;; Inputs (environment): M21_FILE, M21_SERVER_CMD (JSON list), M21_RESULT, M21_RANGE
+;; Inputs (environment): M21_FILE, M21_SERVER_CMD (JSON list), M21_SNIPPET (optional: an
+;; Elisp file configuring `eglot-server-programs', used instead of M21_SERVER_CMD), M21_RESULT, M21_RANGE
 ;; ("first,last", 1-based lines to refactor), M21_EXPLAIN_RANGE (lines to explain after the
 ;; refactor), M21_WAIT_SECONDS (upper bound of each wait).
 ;;
@@ -109,8 +110,14 @@
 
 (defun m21-main-in (buffer file cmd)
   (with-current-buffer buffer
-    (eglot '(python-mode) (cons 'transient (file-name-directory file))
-           'eglot-lsp-server cmd "python")
+    (if (getenv "M21_SNIPPET")
+        ;; As a user would: the documented snippet, then eglot's own guess from
+        ;; `eglot-server-programs' (what M-x eglot does).
+        (progn (load (getenv "M21_SNIPPET") nil t)
+               (m21-put 'contact (format "%S" (nth 3 (eglot--guess-contact))))
+               (apply #'eglot (eglot--guess-contact)))
+      (eglot '(python-mode) (cons 'transient (file-name-directory file))
+             'eglot-lsp-server cmd "python"))
     (m21-wait-until "eglot to manage the buffer"
                     (lambda () (with-current-buffer buffer
                                  (and (bound-and-true-p eglot--managed-mode)
