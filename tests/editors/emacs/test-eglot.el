@@ -135,13 +135,13 @@
 
     (pcase-let ((`(,first ,last) (m21-lines (m21-env "M21_EXPLAIN_RANGE"))))
       (m21-put 'explain_messages (vconcat (m21-run-action "refactor.explain" first last)))
-      (m21-put 'hover (or (m21-hover-at first) :null)))
+      (m21-put 'hover (m21-hover-at first)))
     (m21-step "explained")
     (ignore-errors (eglot-shutdown (eglot-current-server)))))
 
 (defun m21-finish (ok err)
   (m21-put 'ok (if ok t :json-false))
-  (m21-put 'error (or err :null))
+  (m21-put 'error err)
   (m21-put 'steps (vconcat (reverse m21-steps)))
   (m21-put 'shown (vconcat (mapcar (lambda (m) `((type . ,(car m)) (message . ,(cdr m))))
                                    m21-shown)))
