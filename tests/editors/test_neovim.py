@@ -434,3 +434,47 @@ def test_documented_plain_config(heading, editor_env, model_server, tmp_path):
     assert target.read_text(encoding="utf-8") == expected_after_refactor(SOURCE)
     assert "Explain with m2-1" in result["menu"]
     _assert_model_saw(model_server, 1, editor_env)
+
+
+def test_neovim_cancel_closes_the_model_stream(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """:M21Cancel while the model is still answering: the server closes the HTTP stream,
+    answers "cancelled", and nothing is applied."""
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY, hold=True))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT_MS / 1000 * 2)
+    with listener:
+        proc = _start(
+            nvim,
+            editor_env,
+            scenario="cancel",
+            file=str(target),
+            result=str(result_path),
+            server_cmd=json.dumps(m21_server_cmd),
+            range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+            handshake_port=str(listener.getsockname()[1]),
+        )
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(WAIT_MS / 1000)
+                assert conn.makefile("r").readline().strip() == "ready"
+                assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
+                conn.sendall(b"go\n")
+        except (TimeoutError, OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"nvim never got to the cancel\n{out}{err}")
+        closed = model_server.wait_for_disconnect(timeout=WAIT_MS / 1000)
+        result, output = _finish(proc, result_path, editor_env)
+
+    assert closed is not None, "the model stream stayed open after :M21Cancel"
+    assert result["cancelled_tokens"] == 1
+    assert result["refactor_result"]["cancelled"] is True
+    assert result["refactor_result"]["applied"] is False
+    assert result["modified"] is False
+    assert target.read_text(encoding="utf-8") == SOURCE
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))

@@ -168,21 +168,41 @@ local function flush_and_ping(bufnr)
   result.ping_actions = responses and responses.result and #responses.result or vim.NIL
 end
 
-local function tell_test(port)
-  local done = false
+-- Tells the test `say` over TCP; when `reply` is given, also waits until the test sends it.
+local function handshake(port, say, reply)
+  local done, heard = false, ""
   local tcp = uv.new_tcp()
   tcp:connect("127.0.0.1", port, function(err)
     assert(not err, err)
-    tcp:write("edited\n", function()
-      tcp:shutdown(function()
-        tcp:close()
-        done = true
+    tcp:write(say .. "\n", function()
+      if not reply then
+        tcp:shutdown(function()
+          tcp:close()
+          done = true
+        end)
+        return
+      end
+      tcp:read_start(function(rerr, chunk)
+        assert(not rerr, rerr)
+        heard = heard .. (chunk or "")
+        if chunk == nil or heard:find(reply, 1, true) then
+          tcp:read_stop()
+          tcp:close()
+          done = true
+        end
       end)
     end)
   end)
   wait_for("the handshake with the test", function()
     return done
   end)
+  if reply and not heard:find(reply, 1, true) then
+    error("the test closed the handshake without saying " .. reply, 0)
+  end
+end
+
+local function tell_test(port)
+  handshake(port, "edited")
 end
 
 local function refactor_explain(bufnr)
@@ -261,6 +281,23 @@ local function concurrent_edit(bufnr)
   step("written")
 end
 
+local function cancel(bufnr)
+  local first, last = lines_of(env("M21_RANGE"))
+  select_lines(first, last)
+  vim.cmd(string.format("%d,%dM21Refactor", first, last))
+  step("refactor started")
+  -- The test holds the model; it says "go" once the request reached it.
+  handshake(tonumber(env("M21_HANDSHAKE_PORT")), "ready", "go")
+  result.cancelled_tokens = m21.cancel()
+  step("cancel sent")
+  wait_for("the cancelled refactor's answer", function()
+    return m21.state.last_result ~= nil
+  end)
+  result.refactor_result = m21.state.last_result
+  result.modified = vim.bo[bufnr].modified
+  step("answered")
+end
+
 local function missing_server(bufnr)
   -- Opening a second Python file must not repeat the message; an explicit command does.
   result.after_open = vim.fn.execute("messages")
@@ -273,7 +310,11 @@ local function missing_server(bufnr)
   step("checked")
 end
 
-local scenarios = { refactor_explain = refactor_explain, concurrent_edit = concurrent_edit }
+local scenarios = {
+  refactor_explain = refactor_explain,
+  concurrent_edit = concurrent_edit,
+  cancel = cancel,
+}
 
 local function main()
   vim.cmd("edit " .. vim.fn.fnameescape(env("M21_FILE")))

@@ -136,11 +136,31 @@ function M.format_progress(token, value)
   return table.concat(parts)
 end
 
+-- Work that can still be cancelled: token -> client id (from begin until end).
+M.state.running = {}
+
+local function track(result, ctx)
+  local value = result.value
+  if type(value) ~= "table" then
+    return
+  end
+  if value.kind == "begin" and value.cancellable then
+    M.state.running[result.token] = ctx.client_id
+  elseif value.kind == "report" and value.cancellable == false then
+    M.state.running[result.token] = nil -- past the point of no return (applying the edit)
+  elseif value.kind == "end" then
+    M.state.running[result.token] = nil
+  end
+end
+
 local function progress_handler(err, result, ctx, config)
   -- Keep whatever the user (or Neovim) does with progress, then echo ours.
   local default = vim.lsp.handlers["$/progress"]
   if default then
     pcall(default, err, result, ctx, config)
+  end
+  if result then
+    track(result, ctx)
   end
   if not M.config.progress or not result then
     return
@@ -461,6 +481,28 @@ function M.explain(opts)
   end)
 end
 
+--- :M21Cancel — cancel every refactor or explanation still waiting for the model.
+function M.cancel()
+  local n = 0
+  for token, client_id in pairs(M.state.running) do
+    local client = vim.lsp.get_client_by_id(client_id)
+    if client then
+      local params = { token = token }
+      if method_calls then
+        client:notify("window/workDoneProgress/cancel", params)
+      else
+        client.notify("window/workDoneProgress/cancel", params)
+      end
+      n = n + 1
+    end
+    M.state.running[token] = nil
+  end
+  if n == 0 then
+    notify("nothing to cancel")
+  end
+  return n
+end
+
 function M.define_commands()
   api.nvim_create_user_command("M21Refactor", function(opts)
     M.refactor(opts)
@@ -468,6 +510,9 @@ function M.define_commands()
   api.nvim_create_user_command("M21Explain", function(opts)
     M.explain(opts)
   end, { range = true, nargs = 0, desc = "Explain the selection with m2-1" })
+  api.nvim_create_user_command("M21Cancel", function()
+    M.cancel()
+  end, { nargs = 0, desc = "Cancel the running m2-1 requests" })
   api.nvim_create_user_command("M21Restart", function()
     M.restart()
   end, { nargs = 0, desc = "Restart the m21 language server" })
