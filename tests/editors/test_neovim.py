@@ -197,6 +197,10 @@ def test_neovim_refactor_action_then_explain(
     assert REASONING not in shown
     assert result["float_is_plugins"] is True
     assert EXPLANATION_SENTENCE in result["float_markdown"]
+    # ...and on hover over the same code afterwards (K), without another model call.
+    assert isinstance(result["hover"], str), result["hover"]
+    assert EXPLANATION_SENTENCE in result["hover"]
+    assert REASONING not in result["hover"]
 
     _assert_model_saw(model_server, 3, editor_env)
     loader_request = json.dumps(model_server.requests[2].json["messages"])

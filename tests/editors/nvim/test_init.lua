@@ -240,6 +240,17 @@ local function refactor_explain(bufnr)
   result.explain_result = m21.state.last_result
   step("explained")
 
+  -- K over the same code: the server answers hover from its cache, no model call.
+  local client = m21.get_client(bufnr)
+  local line = api.nvim_buf_get_lines(bufnr, efirst, efirst + 1, false)[1]
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = efirst, character = #line:match("^%s*") },
+  }
+  local hovers = vim.lsp.buf_request_sync(bufnr, "textDocument/hover", params, WAIT_MS) or {}
+  local hover = hovers[client.id] and hovers[client.id].result
+  result.hover = hover and hover.contents and (hover.contents.value or hover.contents) or vim.NIL
+
   -- :'<,'>M21Refactor with an instruction, on another function.
   local cfirst, clast = lines_of(env("M21_COMMAND_RANGE"))
   select_lines(cfirst, clast)
