@@ -225,7 +225,10 @@ def top_level_end(text: str, pos: int) -> int:
     begin = next_line_start(text, pos)
     above = _statement_above(text, begin)
     after_decorator = above is not None and text.startswith("@", above)
-    for start in col0_code_lines(text, begin, len(text)):
+    for m in _COL0.finditer(text, max(begin - 1, 0)):
+        start = m.start() + 1
+        if start < begin:
+            continue
         if starts_top_level_statement(line_text(text, start)):
             if not after_decorator:
                 return start
