@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from m21_lsp import prompt
 from m21_lsp.extract import find_blocks
+from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
 
@@ -171,3 +174,19 @@ def test_dedent_selection_mid_line_keeps_first_line() -> None:
     selected, indent = prompt.dedent_selection(text, start, len(text))
     assert selected.startswith("call(1,\n")
     assert indent == " " * 13
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents, st.data())
+def test_any_selection_round_trips_through_its_fence(text: str, data: st.DataObject) -> None:
+    """Whatever the document, the selected code block in the prompt is exactly the
+    dedented selection (fences never collide) and nothing crashes."""
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    language = data.draw(st.sampled_from(["python", "javascript", ""]))
+    messages = prompt.refactor_messages(text, start, end, language_id=language)
+    expected, _ = prompt.dedent_selection(text, start, end)
+    block = find_blocks(messages[1]["content"])[-1]
+    assert block.terminated
+    assert block.code.rstrip("\n") == expected.rstrip("\n")
+    assert prompt.explain_messages(text, start, end)[1]["content"]
