@@ -63,6 +63,9 @@ INSTRUCTION = "read the file as UTF-8"
 
 LOADER_REPLY = f"<think>\n{REASONING}\n</think>\n\n```python\n{NEW_LOADER}```\n"
 
+LOADER_SENTENCE = "opens the file as UTF-8 and parses it as JSON"
+LOADER_EXPLAIN_REPLY = f"<think>\n{REASONING}\n</think>\n\n`load_items` {LOADER_SENTENCE}.\n"
+
 USER_LINE = "# typed while the model was thinking\n"
 
 

@@ -23,7 +23,9 @@ from m21_editor_case import (
     EXPLAIN_REPLY,
     EXPLANATION_SENTENCE,
     INSTRUCTION,
+    LOADER_EXPLAIN_REPLY,
     LOADER_REPLY,
+    LOADER_SENTENCE,
     NEW_FUNCTION,
     NEW_LOADER,
     OLD_FUNCTION,
@@ -166,7 +168,10 @@ def test_neovim_refactor_action_then_explain(
     target = _project(tmp_path)
     result_path = tmp_path / "result.json"
     model_server.enqueue(
-        Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY), Step(content=LOADER_REPLY)
+        Step(content=REFACTOR_REPLY),
+        Step(content=EXPLAIN_REPLY),
+        Step(content=LOADER_REPLY),
+        Step(content=LOADER_EXPLAIN_REPLY),
     )
     refactor_lines = line_span(SOURCE, OLD_FUNCTION)
     after_action = expected_after_refactor(SOURCE)
@@ -185,6 +190,7 @@ def test_neovim_refactor_action_then_explain(
         range="{},{}".format(*refactor_lines),
         explain_range="{},{}".format(*explain_lines),
         command_range="{},{}".format(*loader_lines),
+        action_explain_range="{},{}".format(*line_span(expected, NEW_LOADER)),
         instruction=INSTRUCTION,
         action="Refactor with m2-1",
     )
@@ -217,7 +223,12 @@ def test_neovim_refactor_action_then_explain(
     assert EXPLANATION_SENTENCE in result["hover"]
     assert REASONING not in result["hover"]
 
-    _assert_model_saw(model_server, 3, editor_env)
+    # The "Explain with m2-1" code action from the menu opens the plugin's float as well.
+    action_shown = "\n".join(result["action_float_lines"])
+    assert LOADER_SENTENCE in action_shown
+    assert REASONING not in action_shown
+
+    _assert_model_saw(model_server, 4, editor_env)
     loader_request = json.dumps(model_server.requests[2].json["messages"])
     assert INSTRUCTION in loader_request, ":M21Refactor's instruction did not reach the model"
     assert "with open(path) as fh" in loader_request

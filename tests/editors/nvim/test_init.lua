@@ -14,6 +14,7 @@
 --   M21_EXPLAIN_RANGE "first,last": lines to explain after the refactor (refactor_explain)
 --   M21_COMMAND_RANGE "first,last": lines for :M21Refactor after that (refactor_explain)
 --   M21_INSTRUCTION   the instruction given to :M21Refactor (refactor_explain)
+--   M21_ACTION_EXPLAIN_RANGE "first,last": lines for the "Explain with m2-1" code action
 --   M21_ACTION        title to pick in the code action menu
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
@@ -139,9 +140,9 @@ local function pick(title)
   end
 end
 
-local function run_code_action(first, last)
+local function run_code_action(first, last, title)
   select_lines(first, last)
-  pick(env("M21_ACTION"))
+  pick(title or env("M21_ACTION"))
   local before = #result.commands
   if vim.lsp.buf.range_code_action then
     vim.lsp.buf.range_code_action()
@@ -262,6 +263,28 @@ local function refactor_explain(bufnr)
   result.command_result = m21.state.last_result
   vim.cmd("write")
   step("refactored by command")
+
+  -- "Explain with m2-1" picked from Neovim's code action menu: the plugin's client-side
+  -- handler for m21.explain runs it on the server and opens the same floating window.
+  for _, win in ipairs(api.nvim_list_wins()) do
+    if api.nvim_win_get_config(win).relative ~= "" then
+      api.nvim_win_close(win, true)
+    end
+  end
+  local afirst, alast = lines_of(env("M21_ACTION_EXPLAIN_RANGE"))
+  run_code_action(afirst, alast, "Explain with m2-1")
+  local afloat
+  wait_for("the explain action's floating window", function()
+    for _, win in ipairs(api.nvim_list_wins()) do
+      if api.nvim_win_get_config(win).relative ~= "" then
+        afloat = win
+        return true
+      end
+    end
+    return false
+  end)
+  result.action_float_lines = api.nvim_buf_get_lines(api.nvim_win_get_buf(afloat), 0, -1, false)
+  step("explained by action")
 end
 
 local function concurrent_edit(bufnr)

@@ -192,6 +192,11 @@ local function make_config(bufnr)
     settings = { m21 = settings },
     capabilities = capabilities,
     handlers = { ["$/progress"] = progress_handler },
+    commands = {
+      ["m21.explain"] = function(command, ctx)
+        M._explain_action(command, ctx)
+      end,
+    },
     on_attach = cfg.on_attach,
     flags = { debounce_text_changes = 80 },
   }
@@ -363,12 +368,12 @@ local function with_client(bufnr)
   return client
 end
 
-local function execute(bufnr, command, args, on_result)
+local function execute(bufnr, command, args, on_result, arguments)
   local client = with_client(bufnr)
   if not client then
     return
   end
-  local params = { command = command, arguments = { args } }
+  local params = { command = command, arguments = arguments or { args } }
   client_request(client, "workspace/executeCommand", params, function(err, result)
     if err then
       -- The server already showed a message saying what to do; keep the detail here.
@@ -462,23 +467,36 @@ function M.explain(opts)
   local range = M.command_range(opts, bufnr, client.offset_encoding)
   local args = M.command_arguments(bufnr, range, nil)
   execute(bufnr, "m21.explain", args, function(result)
-    local text = explanation_text(result)
-    if not text then
-      -- Failures were shown by the server already; anything else deserves a word.
-      if type(result) ~= "table" or not result.reason then
-        local why = summary(result)
-        notify("no explanation" .. (why and (": " .. why) or ""), vim.log.levels.WARN)
-      end
-      return
-    end
-    -- The reply arrives asynchronously: show it where the user is now, if still in that buffer.
-    if api.nvim_get_current_buf() ~= bufnr then
-      notify("explanation ready: hover the selection (K) in " .. api.nvim_buf_get_name(bufnr))
-      M.state.last_explanation = { markdown = text }
-      return
-    end
-    M.show_explanation(text)
+    M._show_explain_result(bufnr, result)
   end)
+end
+
+--- The "Explain with m2-1" code action lands here (a client-side command handler), so that
+--- picking it from vim.lsp.buf.code_action() opens the same floating window as :M21Explain.
+function M._explain_action(command, ctx)
+  local bufnr = ctx and ctx.bufnr or api.nvim_get_current_buf()
+  execute(bufnr, "m21.explain", nil, function(result)
+    M._show_explain_result(bufnr, result)
+  end, command.arguments)
+end
+
+function M._show_explain_result(bufnr, result)
+  local text = explanation_text(result)
+  if not text then
+    -- Failures were shown by the server already; anything else deserves a word.
+    if type(result) ~= "table" or not result.reason then
+      local why = summary(result)
+      notify("no explanation" .. (why and (": " .. why) or ""), vim.log.levels.WARN)
+    end
+    return
+  end
+  -- The reply arrives asynchronously: show it where the user is now, if still in that buffer.
+  if api.nvim_get_current_buf() ~= bufnr then
+    notify("explanation ready: hover the selection (K) in " .. api.nvim_buf_get_name(bufnr))
+    M.state.last_explanation = { markdown = text }
+    return
+  end
+  M.show_explanation(text)
 end
 
 --- :M21Cancel — cancel every refactor or explanation still waiting for the model.
