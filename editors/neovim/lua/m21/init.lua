@@ -570,11 +570,10 @@ end
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   -- Lists replace, they do not merge index by index.
-  if opts and opts.cmd then
-    M.config.cmd = opts.cmd
-  end
-  if opts and opts.filetypes then
-    M.config.filetypes = opts.filetypes
+  for _, key in ipairs({ "cmd", "filetypes", "root_markers" }) do
+    if opts and opts[key] then
+      M.config[key] = opts[key]
+    end
   end
   M.define_commands()
   local group = api.nvim_create_augroup("m21", { clear = true })
