@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lsp_harness import find, refactor_action
+from lsp_harness import capabilities, find, refactor_action, refactored
+from lsp_textpos import apply_lsp_edits
 from lsprotocol import types
 from m21_lsp.scripted_server import Step
 
@@ -53,3 +54,28 @@ async def test_other_languages_are_edited_but_marked_not_syntax_checked(start_ls
     assert result["syntaxChecked"] is False
     assert any("Not syntax-checked" in w for w in result["warnings"])
     assert client.text(uri) == "const add = (a, b) => a + b;\n"
+
+
+async def test_client_without_apply_edit_gets_the_edit_in_the_result(
+    start_lsp, model_server, sample
+):
+    model_server.enqueue(Step(fixture="refactor_basic"))
+    client = await start_lsp(caps=capabilities(workspace__apply_edit=False))
+    client.open(URI, sample)
+    result = await client.run(await refactor_action(client, URI, find(sample, "total = 0")))
+    assert result["applied"] is False
+    assert result["kind"] == "unsupported"
+    assert client.applied_edits == []
+    (doc_edit,) = result["edit"]["documentChanges"]
+    assert doc_edit["textDocument"] == {"uri": URI, "version": 1}
+    edits = [
+        types.TextEdit(
+            range=types.Range(
+                start=types.Position(**e["range"]["start"]),
+                end=types.Position(**e["range"]["end"]),
+            ),
+            new_text=e["newText"],
+        )
+        for e in doc_edit["edits"]
+    ]
+    assert apply_lsp_edits(sample, edits) == refactored(sample)

@@ -25,7 +25,8 @@ Every command answers with a JSON summary::
      "message": str, "seconds": float, "usage": {...} | None, "warnings": [str]}
 
 ``kind`` is ``"applied"``, ``"explained"``, ``"cancelled"``, ``"declined"``,
-``"unchanged"`` or an error kind from :mod:`m21_lsp.errors` (``"auth"``, ``"timeout"``…);
+``"unchanged"``, ``"unsupported"`` (the client cannot take a server's edit: the
+``WorkspaceEdit`` is in ``edit``) or an error kind from :mod:`m21_lsp.errors` (``"auth"``, ``"timeout"``…);
 ``reason`` repeats the kind for failures and is None otherwise.
 """
 
@@ -290,6 +291,18 @@ async def _apply(
         if now.version != snap.version or now.text != snap.text:
             continue  # the user typed during the re-check: rebase onto the newest text
         edit = workspace_edit(ls, snap, edits, settings, run.title, result.warnings)
+        if not _client_applies_edits(ls):
+            message = (
+                "This editor does not accept edits from a server (no workspace.applyEdit); "
+                "the edit is in this command's result under 'edit'."
+            )
+            run.progress.end(message)
+            return run.summary(
+                kind="unsupported",
+                message=message,
+                warnings=result.warnings,
+                edit=ls.protocol._converter.unstructure(edit),
+            )
         response = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
         )
@@ -306,6 +319,11 @@ async def _apply(
         "The document kept changing while the edit was being applied, so nothing was "
         "applied. Run the refactor again."
     )
+
+
+def _client_applies_edits(ls: M21Server) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.apply_edit)
 
 
 def _applied(
