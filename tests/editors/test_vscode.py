@@ -354,6 +354,11 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     )
     step = {s["name"]: s for s in result["steps"]}
 
+    # The user selected exactly the old function (then the new one), line by line.
+    for name in ("refactor_discard", "refactor_apply"):
+        assert step[name]["selection"].endswith(f"({len(OLD_FUNCTION)} selected)"), step[name]
+    assert step["explain"]["selection"].endswith(f"({len(NEW_FUNCTION)} selected)")
+
     # Discard: the preview opened, nothing reached the file, and the server heard "not applied".
     discard = step["refactor_discard"]
     assert "Refactor with m2-1" in discard["menu"] and "Explain with m2-1" in discard["menu"]

@@ -109,20 +109,19 @@ async function selectLines(page, first, last) {
   await input.waitFor({ state: "visible", timeout: WAIT });
   await input.fill(`:${first}`);
   await page.keyboard.press("Enter");
+  // Keys typed before the editor has focus back would be lost: wait for the cursor first.
+  const indicator = page.locator('.statusbar-item[id="status.editor.selection"]');
+  await input.waitFor({ state: "hidden", timeout: WAIT });
+  await indicator.filter({ hasText: new RegExp(`^\\s*Ln ${first}, Col`) }).waitFor({ timeout: WAIT });
   await page.keyboard.press("Home");
   await page.keyboard.press("Home"); // twice: the first goes to the indentation
+  await indicator.filter({ hasText: new RegExp(`^\\s*Ln ${first}, Col 1\\s*$`) }).waitFor({ timeout: WAIT });
   for (let i = first; i <= last; i++) {
     await page.keyboard.press("Shift+ArrowDown");
   }
-  const lines = last - first + 1;
-  await page
-    .locator(".part.statusbar .statusbar-item", { hasText: `(${lines} lines selected)` })
-    .first()
-    .waitFor({ timeout: WAIT })
-    .catch(async () => {
-      // Some builds word the selection as "N lines, M chars"; accept any "selected" status.
-      await page.locator(".part.statusbar .statusbar-item", { hasText: "selected" }).first().waitFor({ timeout: WAIT });
-    });
+  // "Ln 14, Col 1 (228 selected)": the whole lines first..last are selected.
+  await indicator.filter({ hasText: new RegExp(`Ln ${last + 1}, Col 1 \\(\\d+ selected\\)`) }).waitFor({ timeout: WAIT });
+  return (await indicator.textContent()).trim();
 }
 
 /** Ctrl+. on the selection, then the action's row in the Code Action menu. */
@@ -231,13 +230,25 @@ const steps = {
     await page.keyboard.press("Enter");
     // The extension restarts the server with the key in its environment.
     await page.locator(".notifications-toasts", { hasText: "API key saved" }).waitFor({ timeout: WAIT });
+    // The server restarts with the key in its environment; the status item says so.
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('.statusbar-item[id$=".m21.status"]')?.getAttribute("aria-label") ?? "").includes(
+          "API key: from VS Code's secret storage",
+        ),
+      null,
+      { timeout: WAIT },
+    );
     const status = await waitServerRunning(page);
+    // Clear the toast so it does not cover the later screenshots.
+    await runCommand(page, "Notifications: Clear All Notifications");
+    await page.locator(".notifications-toasts .notification-toast").first().waitFor({ state: "detached", timeout: WAIT });
     return { status };
   },
 
   async refactor_discard(page) {
     const before = readDisk();
-    await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
     const { menu } = await lightBulbPick(page, "Refactor with m2-1");
     const panel = await waitPreview(page);
     const preview = await shot(page, "discard-preview");
@@ -246,11 +257,11 @@ const steps = {
     await waitPreviewClosed(page);
     const outcome = await waitStatusTooltip(page, "not applied");
     await shot(page, "discarded");
-    return { menu, preview, diskBefore: before, diskAfter: readDisk(), editor: await editorText(page), outcome };
+    return { selection, menu, preview, diskBefore: before, diskAfter: readDisk(), editor: await editorText(page), outcome };
   },
 
   async refactor_apply(page) {
-    await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
     const { menu, screenshot } = await lightBulbPick(page, "Refactor with m2-1", "lightbulb-menu");
     const panel = await waitPreview(page);
     const checkedBeforeTick = await checkedCount(page);
@@ -278,6 +289,7 @@ const steps = {
     const outcome = await waitStatusTooltip(page, "applied");
     const applied = await shot(page, "refactor-applied");
     return {
+      selection,
       menu,
       menuScreenshot: screenshot,
       checkedBeforeTick,
@@ -292,13 +304,13 @@ const steps = {
   },
 
   async explain(page) {
-    await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
+    const selection = await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
     await runCommand(page, "m2-1: Explain Selection");
     const tab = page.locator(".tab", { hasText: "m2-1: Explanation" }).first();
     await tab.waitFor({ timeout: WAIT });
     const text = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
     const screenshot = await shot(page, "explanation");
-    return { tab: (await tab.textContent()).trim(), text, screenshot };
+    return { selection, tab: (await tab.textContent()).trim(), text, screenshot };
   },
 };
 
@@ -356,7 +368,7 @@ const browser = await chromium.launch({
     "--disable-dev-shm-usage",
   ],
 });
-const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+const context = await browser.newContext({ viewport: { width: 1600, height: 900 } });
 const page = await context.newPage();
 page.on("console", (msg) => {
   if (msg.type() === "error" || msg.text().includes("m2-1")) {

@@ -123,6 +123,11 @@ export class ServerController implements vscode.Disposable {
     const key = await this.context.secrets.get(SECRET_KEY);
     if (key) {
       env.M21_API_KEY = key;
+      this.status.setKeySource("from VS Code's secret storage");
+    } else if (env.M21_API_KEY?.trim() || env.AIMLAPI_KEY?.trim()) {
+      this.status.setKeySource("from the environment (M21_API_KEY / AIMLAPI_KEY)");
+    } else {
+      this.status.setKeySource('not set: run "m2-1: Set API Key"');
     }
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const serverOptions: ServerOptions = {

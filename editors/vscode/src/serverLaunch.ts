@@ -42,7 +42,7 @@ export async function resolveLaunch(): Promise<Launch> {
       return { command: serverPath, args: SERVE_ARGS, origin: `m21.server.path (${serverPath})` };
     }
     throw new ServerNotFound(
-      `m21.server.path is set to "${serverPath}", which is not an executable file. ${INSTALL_HINT}`,
+      `m21.server.path is set to "${serverPath}", which is not an executable file. Point it at the m21-lsp executable (after \`pip install m21-lsp\`, \`which m21-lsp\` prints it) or clear the setting.`,
       [`m21.server.path: ${serverPath} (not executable)`],
     );
   }

@@ -19,6 +19,7 @@ export class StatusItem implements vscode.Disposable {
   private last: string | undefined;
   private lastTooltip: string | undefined;
   private busy = 0;
+  private keySource = "";
 
   constructor() {
     this.item = vscode.window.createStatusBarItem("m21.status", vscode.StatusBarAlignment.Right, 100);
@@ -31,6 +32,12 @@ export class StatusItem implements vscode.Disposable {
   setState(state: ServerState, detail = ""): void {
     this.state = state;
     this.detail = detail;
+    this.render();
+  }
+
+  /** Where the running server's key came from, fixed when it starts. */
+  setKeySource(source: string): void {
+    this.keySource = source;
     this.render();
   }
 
@@ -72,6 +79,9 @@ export class StatusItem implements vscode.Disposable {
     const tokens = this.last && (state === "running" || state === "busy") ? ` · ${this.last}` : "";
     this.item.text = `${ICONS[state]} m2-1${label}${tokens}`;
     const lines = [`m2-1 server: ${state}${this.detail ? ` — ${this.detail}` : ""}`];
+    if (this.keySource && state !== "missing") {
+      lines.push(`API key: ${this.keySource}`);
+    }
     if (this.lastTooltip) {
       lines.push(this.lastTooltip);
     }
