@@ -54,38 +54,20 @@ def emacs(editor_binary) -> str:
     return path
 
 
-@pytest.mark.parametrize("setup", ["command", "documented-snippet"])
-def test_eglot_refactor_and_explain_through_commands(
-    setup, emacs, editor_env, m21_server_cmd, model_server, tmp_path
-):
-    """``command``: eglot started with the test's server command. ``documented-snippet``:
-    editors/emacs/m21-eglot.el (the snippet docs/editors.md shows) and eglot's own guess,
-    which starts `m21-lsp` from PATH as a user's Emacs would."""
+def _project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     target = project / "shop.py"
     shutil.copyfile(Path(__file__).parent / "data" / "shop.py", target)
-    result_path = tmp_path / "result.json"
-    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
-    expected = expected_after_refactor(SOURCE)
+    return target
 
-    env = dict(editor_env)
-    env.update(
-        M21_FILE=str(target),
-        M21_RESULT=str(result_path),
-        M21_SERVER_CMD=json.dumps(m21_server_cmd),
-        M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-        M21_EXPLAIN_RANGE="{},{}".format(*line_span(expected, NEW_FUNCTION)),
-        M21_WAIT_SECONDS=str(WAIT_SECONDS),
-    )
-    if setup == "documented-snippet":
-        if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
-            pytest.fail("m21-lsp is not on PATH: `pip install -e .` installs it")
-        env["M21_SNIPPET"] = str(REPO_ROOT / "editors" / "emacs" / "m21-eglot.el")
+
+def _run_emacs(emacs: str, env: dict[str, str], cwd: Path, result_path: Path) -> tuple[dict, str]:
+    """Run the batch harness; returns its JSON result and everything Emacs printed."""
     proc = subprocess.Popen(
         [emacs, "--batch", "-l", str(HARNESS)],
         env=env,
-        cwd=project,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -106,6 +88,40 @@ def test_eglot_refactor_and_explain_through_commands(
         f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
         f"steps: {result.get('steps')}\nshown: {result.get('shown')}\n{output}"
     )
+    return result, output
+
+
+def _assert_no_key(key: str, output: str, result_path: Path) -> None:
+    leaked = key in output or key in result_path.read_text(encoding="utf-8")
+    assert not leaked, "the API key appeared in editor output"
+
+
+@pytest.mark.parametrize("setup", ["command", "documented-snippet"])
+def test_eglot_refactor_and_explain_through_commands(
+    setup, emacs, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """``command``: eglot started with the test's server command. ``documented-snippet``:
+    editors/emacs/m21-eglot.el (the snippet docs/editors.md shows) and eglot's own guess,
+    which starts `m21-lsp` from PATH as a user's Emacs would."""
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
+    expected = expected_after_refactor(SOURCE)
+
+    env = dict(editor_env)
+    env.update(
+        M21_FILE=str(target),
+        M21_RESULT=str(result_path),
+        M21_SERVER_CMD=json.dumps(m21_server_cmd),
+        M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        M21_EXPLAIN_RANGE="{},{}".format(*line_span(expected, NEW_FUNCTION)),
+        M21_WAIT_SECONDS=str(WAIT_SECONDS),
+    )
+    if setup == "documented-snippet":
+        if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
+            pytest.fail("m21-lsp is not on PATH: `pip install -e .` installs it")
+        env["M21_SNIPPET"] = str(REPO_ROOT / "editors" / "emacs" / "m21-eglot.el")
+    result, output = _run_emacs(emacs, env, target.parent, result_path)
 
     # The edit eglot applied from workspace/applyEdit, saved to disk.
     assert target.read_text(encoding="utf-8") == expected
@@ -129,6 +145,38 @@ def test_eglot_refactor_and_explain_through_commands(
     assert len(model_server.requests) == 2
     sent = json.dumps(model_server.requests[0].json["messages"])
     assert "for i in range(len(items))" in sent, "the selection did not reach the model"
+    _assert_no_key(editor_env["M21_API_KEY"], output, result_path)
+
+
+def test_eglot_rejected_key_is_one_clear_error_and_no_edit(
+    emacs, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """The endpoint rejects the key and echoes it back in its error body: eglot gets the start
+    message and one error saying what to do, the key scrubbed from it, and the file stays."""
     key = editor_env["M21_API_KEY"]
-    leaked = key in output or key in result_path.read_text(encoding="utf-8")
-    assert not leaked, "the API key appeared in editor output"
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.default = Step(
+        status=401, body={"message": f"Invalid API key: {key}", "statusCode": 401}
+    )
+    env = dict(editor_env)
+    env.update(
+        M21_FILE=str(target),
+        M21_RESULT=str(result_path),
+        M21_SERVER_CMD=json.dumps(m21_server_cmd),
+        M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        M21_ONLY_REFACTOR="1",
+        M21_WAIT_SECONDS=str(WAIT_SECONDS),
+    )
+    result, output = _run_emacs(emacs, env, target.parent, result_path)
+
+    assert target.read_text(encoding="utf-8") == SOURCE
+    assert not result["modified"]
+    assert "workspace/applyEdit" not in result["requested"]
+    shown = result["shown"]
+    assert len(shown) == 2, shown
+    assert shown[0]["type"] == 3 and "started" in shown[0]["message"]
+    assert shown[1]["type"] == 1, shown  # an error, once
+    assert "M21_API_KEY" in shown[1]["message"], "the error does not say what to fix"
+    assert model_server.requests, "the server never called the model"
+    _assert_no_key(key, output, result_path)

@@ -10,7 +10,8 @@
 ;; Inputs (environment): M21_FILE, M21_SERVER_CMD (JSON list), M21_SNIPPET (optional: an
 ;; Elisp file configuring `eglot-server-programs', used instead of M21_SERVER_CMD), M21_RESULT, M21_RANGE
 ;; ("first,last", 1-based lines to refactor), M21_EXPLAIN_RANGE (lines to explain after the
-;; refactor), M21_WAIT_SECONDS (upper bound of each wait).
+;; refactor), M21_ONLY_REFACTOR (set: stop after the refactor), M21_WAIT_SECONDS (upper bound
+;; of each wait).
 ;;
 ;; Batch-mode facts this relies on: `eglot' takes the major mode as a list; server-initiated
 ;; edits must not ask (`eglot-confirm-server-initiated-edits' nil); idle timers never fire, so
@@ -133,10 +134,11 @@
     (save-buffer)
     (m21-step "saved")
 
-    (pcase-let ((`(,first ,last) (m21-lines (m21-env "M21_EXPLAIN_RANGE"))))
-      (m21-put 'explain_messages (vconcat (m21-run-action "refactor.explain" first last)))
-      (m21-put 'hover (m21-hover-at first)))
-    (m21-step "explained")
+    (unless (getenv "M21_ONLY_REFACTOR")
+      (pcase-let ((`(,first ,last) (m21-lines (m21-env "M21_EXPLAIN_RANGE"))))
+        (m21-put 'explain_messages (vconcat (m21-run-action "refactor.explain" first last)))
+        (m21-put 'hover (m21-hover-at first)))
+      (m21-step "explained"))
     (ignore-errors (eglot-shutdown (eglot-current-server)))))
 
 (defun m21-finish (ok err)
