@@ -119,10 +119,12 @@ def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[st
     )
 
 
-def _lsp_log(env: dict[str, str]) -> str:
-    """The tail of Neovim's LSP log (the server's stderr lands there), for failure reports."""
+def _lsp_log(env: dict[str, str], tail: int | None = 4000) -> str:
+    """Neovim's LSP log (the server's stderr lands there): its tail for failure reports, or
+    all of it (``tail=None``) for the key-leak check."""
     logs = sorted(Path(env["HOME"]).rglob("lsp.log"))
-    return "".join(p.read_text(encoding="utf-8", errors="replace")[-4000:] for p in logs)
+    texts = (p.read_text(encoding="utf-8", errors="replace") for p in logs)
+    return "".join(t if tail is None else t[-tail:] for t in texts)
 
 
 def _finish(
@@ -508,3 +510,41 @@ def test_neovim_cancel_closes_the_model_stream(
     assert result["modified"] is False
     assert target.read_text(encoding="utf-8") == SOURCE
     _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+def test_neovim_rejected_key_is_one_clear_error_and_no_edit(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """The endpoint rejects the key and echoes it back: Neovim shows one error that says what
+    to fix, progress ends as failed, the file stays, and the key is nowhere: not in what
+    Neovim printed, not in its messages, not in its LSP log (where the server's stderr goes)."""
+    key = editor_env["M21_API_KEY"]
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.default = Step(
+        status=401, body={"message": f"Invalid API key: {key}", "statusCode": 401}
+    )
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        action="Refactor with m2-1",
+    )
+    result, output = _finish(proc, result_path, editor_env)
+
+    assert target.read_text(encoding="utf-8") == SOURCE
+    assert result["modified"] is False
+    assert result["refactor_result"]["applied"] is False
+    errors = [m["result"]["message"] for m in result["show_messages"] if m["result"]["type"] == 1]
+    assert len(errors) == 1, result["show_messages"]
+    assert "M21_API_KEY" in errors[0]
+    ends = [p["text"] for p in result["progress"] if p["kind"] == "end"]
+    assert len(ends) == 1 and "Failed" in ends[0], ends
+    assert model_server.requests, "the server never called the model"
+    _assert_no_key(
+        editor_env, output, result_path.read_text(encoding="utf-8"), _lsp_log(editor_env, tail=None)
+    )

@@ -2,8 +2,9 @@
 
 The built .vsix is installed into a fresh code-server; playwright-core drives the browser with
 the keyboard as a user would (editors/vscode/e2e/run.mjs): set the API key through
-"m2-1: Set API Key" (SecretStorage, then the server's environment), select a function, Ctrl+.,
-"Refactor with m2-1", Discard in the Refactor Preview; again, tick the change and Apply;
+"m2-1: Set API Key" (SecretStorage, then the server's environment), select a function, run
+"m2-1: Refactor Selection…" with an instruction and Discard in the Refactor Preview; then Ctrl+.,
+"Refactor with m2-1", tick the change and Apply;
 then "m2-1: Explain Selection" and read the rendered panel. The language server is the real
 one (`python -m m21_lsp serve --stdio`, found through `m21.server.python`), the model is the
 scripted server on 127.0.0.1, and every expectation comes from m21_editor_case, never from the
@@ -54,6 +55,7 @@ DOCS_IMAGES = REPO_ROOT / "docs" / "images"
 SETUP_HINT = "run `bash editors/vscode/scripts/ci-setup.sh` first"
 # Upper bounds only: every wait ends as soon as the editor shows what it waits for.
 WAIT_MS = 90_000
+INSTRUCTION = "prefer a generator expression over the index loop"
 START_TIMEOUT = 120
 DRIVER_TIMEOUT = 600
 
@@ -336,6 +338,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
             "apiKey": sentinel_key,
             "waitMs": WAIT_MS,
             "selection": {"first": first, "last": last},
+            "instruction": INSTRUCTION,
             "steps": ["set_key", "refactor_discard", "refactor_apply", "explain"],
             "expect": {
                 # A line only the new function has, to know when the edit reached the editor.
@@ -361,7 +364,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
 
     # Discard: the preview opened, nothing reached the file, and the server heard "not applied".
     discard = step["refactor_discard"]
-    assert "Refactor with m2-1" in discard["menu"] and "Explain with m2-1" in discard["menu"]
+    assert "What should change?" in discard["prompt"], discard["prompt"]
     assert discard["diskBefore"] == SOURCE
     assert discard["diskAfter"] == SOURCE, "Discard changed the file"
     assert "for i in range(len(items)):" in discard["editor"]
@@ -369,6 +372,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
 
     # Apply: the change starts unticked, the user ticks it, Apply writes the expected file.
     apply = step["refactor_apply"]
+    assert "Refactor with m2-1" in apply["menu"] and "Explain with m2-1" in apply["menu"]
     assert apply["checkedBeforeTick"] == 0
     assert apply["checkedAfterTick"] >= 1
     assert apply["disk"] == expected
@@ -388,7 +392,11 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert len(model_server.requests) == 3
     for request in model_server.requests:
         assert request.headers.get("authorization") == f"Bearer {sentinel_key}"
-    assert "for i in range(len(items))" in json.dumps(model_server.requests[0].json["messages"])
+    first_prompt = json.dumps(model_server.requests[0].json["messages"])
+    assert "for i in range(len(items))" in first_prompt
+    # The palette command's instruction reached the model; the light bulb sends none.
+    assert INSTRUCTION in first_prompt
+    assert INSTRUCTION not in json.dumps(model_server.requests[1].json["messages"])
 
     # The key never shows up anywhere the editor writes or shows.
     visible = [

@@ -332,6 +332,19 @@ local function cancel(bufnr)
   step("answered")
 end
 
+local function refactor_only(bufnr)
+  local first, last = lines_of(env("M21_RANGE"))
+  local before = run_code_action(first, last)
+  step("code action chosen")
+  wait_for("the refactor command's answer", function()
+    return #result.commands > before
+  end)
+  result.refactor_result = result.commands[#result.commands].result
+  result.modified = vim.bo[bufnr].modified
+  vim.cmd("write")
+  step("written")
+end
+
 local function missing_server(bufnr)
   -- Opening a second Python file must not repeat the message; an explicit command does.
   result.after_open = vim.fn.execute("messages")
@@ -348,6 +361,7 @@ local scenarios = {
   refactor_explain = refactor_explain,
   concurrent_edit = concurrent_edit,
   cancel = cancel,
+  refactor_only = refactor_only,
 }
 
 local function main()
