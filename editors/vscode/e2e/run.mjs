@@ -4,7 +4,7 @@
 //   node e2e/run.mjs scenario.json
 //
 // scenario.json: {url, folder, file, outDir, chromium, apiKey, selection: {first, last},
-// steps: ["set_key", "refactor_discard", "refactor_apply", "explain"], expect: {...}}.
+// instruction, steps: ["set_key", "refactor_discard", "refactor_apply", "explain"], expect: {...}}.
 // Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
 // The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
 // fails on its own when the editor never reaches a state it waits for.
@@ -249,7 +249,13 @@ const steps = {
   async refactor_discard(page) {
     const before = readDisk();
     const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
-    const { menu } = await lightBulbPick(page, "Refactor with m2-1");
+    // The palette command this time, with an instruction typed into its input box.
+    await runCommand(page, "m2-1: Refactor Selection");
+    const box = page.locator(".quick-input-widget", { hasText: "m2-1: Refactor Selection" });
+    await box.waitFor({ state: "visible", timeout: WAIT });
+    await page.locator(".quick-input-widget input.input").fill(scenario.instruction);
+    const prompt = (await box.locator(".quick-input-message").textContent()).trim();
+    await page.keyboard.press("Enter");
     const panel = await waitPreview(page);
     const preview = await shot(page, "discard-preview");
     const discard = await previewButton(panel, "Discard");
@@ -257,7 +263,7 @@ const steps = {
     await waitPreviewClosed(page);
     const outcome = await waitStatusTooltip(page, "not applied");
     await shot(page, "discarded");
-    return { selection, menu, preview, diskBefore: before, diskAfter: readDisk(), editor: await editorText(page), outcome };
+    return { selection, prompt, preview, diskBefore: before, diskAfter: readDisk(), editor: await editorText(page), outcome };
   },
 
   async refactor_apply(page) {
