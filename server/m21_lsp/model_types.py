@@ -57,9 +57,9 @@ class Progress:
         if self.message:
             return self.message
         if self.phase == "thinking":
-            return f"thinking… {self.tokens} tokens"
+            return f"thinking… {_count(self.tokens, 'token')}"
         if self.phase == "writing":
-            return f"writing… {self.lines} lines"
+            return f"writing… {_count(self.lines, 'line')}"
         if self.phase == "checking":
             return "checking"
         if self.phase == "repairing":
@@ -71,6 +71,10 @@ class Progress:
                 f" (attempt {self.attempt})" if self.attempt > 1 else ""
             )
         return "done"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 ProgressCallback = Callable[[Progress], None]

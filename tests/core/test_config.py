@@ -99,3 +99,11 @@ def test_key_is_hidden_from_repr_public_dict_and_problems() -> None:
 def test_require_key_names_the_variables() -> None:
     with pytest.raises(ConfigError, match=r"M21_API_KEY.*AIMLAPI_KEY"):
         config.Settings().require_key()
+
+
+def test_progress_text_counts_in_words() -> None:
+    from m21_lsp.model_types import Progress
+
+    assert Progress("thinking", tokens=1).describe() == "thinking… 1 token"
+    assert Progress("thinking", tokens=412).describe() == "thinking… 412 tokens"
+    assert Progress("writing", lines=38).describe() == "writing… 38 lines"
