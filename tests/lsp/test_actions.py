@@ -192,3 +192,13 @@ async def test_utf8_and_utf32_are_negotiated(start_lsp):
         start = find(text, "compute")
         actions = await client.actions(URI, start, start + len("compute(1)"))
         assert _arg(actions[0])["range"]["start"] == {"line": 0, "character": expected_start}
+
+
+async def test_exit_codes_follow_the_specification(start_lsp):
+    """0 after shutdown + exit, 1 after an exit without shutdown."""
+    client = await start_lsp()
+    await client.shutdown_session()
+    assert client._server.returncode == 0
+    client = await start_lsp()
+    client.exit(None)
+    assert await client._server.wait() == 1

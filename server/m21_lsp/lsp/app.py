@@ -99,6 +99,7 @@ class M21Server(LanguageServer):
         self.hover_cache = HoverCache()
         self.clients = ClientPool()
         self._settings_ready: asyncio.Event | None = None
+        self.shut_down = False
 
     protocol: M21Protocol
 

@@ -87,8 +87,10 @@ def _position(value: Any, what: str) -> types.Position:
         not isinstance(value, Mapping)
         or not isinstance(value.get("line"), int)
         or not isinstance(value.get("character"), int)
+        or not 0 <= value["line"] < 2**31
+        or not 0 <= value["character"] < 2**31
     ):
-        raise UsageError(f"The command's {what} must be {{line, character}}.")
+        raise UsageError(f"The command's {what} must be {{line, character}}, each 0 or more.")
     return types.Position(line=value["line"], character=value["character"])
 
 

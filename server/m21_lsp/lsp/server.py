@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
@@ -104,7 +105,16 @@ def create_server(environ: dict[str, str] | None = None) -> M21Server:
 
     @ls.feature(types.SHUTDOWN)
     async def shutdown(ls: M21Server, params: Any) -> None:
+        ls.shut_down = True
         await ls.clients.aclose()
+
+    @ls.feature(types.EXIT)
+    def exit_now(ls: M21Server, params: Any) -> None:
+        """Leave at once. pygls would join its stdin reader thread first, which waits for
+        the client to close the pipe; every message was already written and flushed."""
+        sys.stdout.flush()
+        sys.stdout.buffer.flush()
+        os._exit(0 if ls.shut_down else 1)
 
     return ls
 
