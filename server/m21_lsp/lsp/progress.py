@@ -113,8 +113,12 @@ class WorkProgress:
         )
 
     def on_model_progress(self, progress: Progress) -> None:
-        """Callback for the pipeline: describe the model's state in a report."""
-        self.report(progress.describe(), phase=progress.phase)
+        """Callback for the pipeline: describe the model's state in a report.
+
+        The model call's own "done" is skipped: the command still has work to do, and the
+        user would read it as the end of everything."""
+        if progress.phase != "done":
+            self.report(progress.describe(), phase=progress.phase)
 
     def stop_cancellable(self, message: str) -> None:
         """The model is done: from here on (applying the edit) cancelling makes no sense."""
