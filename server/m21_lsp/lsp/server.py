@@ -22,8 +22,6 @@ from . import actions, commands, hover, lazy
 from .app import M21Server
 from .settings import SECTION
 
-log = logging.getLogger(__name__)
-
 
 def create_server(environ: dict[str, str] | None = None) -> M21Server:
     """A fresh server with every feature registered (one per connection or test)."""
