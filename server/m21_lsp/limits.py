@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 from .config import Settings
-from .errors import LimitExceeded, SecretFileRefused
+from .errors import LimitExceeded, SecretFileRefused, UsageError
 
 __all__ = [
+    "check_encodable",
     "check_path",
     "check_prompt",
     "check_selection",
@@ -92,3 +93,18 @@ def check_path(settings: Settings, path_or_uri: str | None) -> None:
 def is_secret_path(settings: Settings, path_or_uri: str | None) -> bool:
     """True when the file must never be sent (the code actions are not even offered)."""
     return secret_glob_match(path_or_uri, settings.secret_globs) is not None
+
+
+def check_encodable(text: str) -> None:
+    """Refuse text that cannot be sent as UTF-8 (a lone surrogate, which a client's JSON
+    ``\\ud800`` escape can put in a document): httpx and libcst would fail on it later with
+    an internal error instead of a message."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise UsageError(
+            f"The document contains text that is not valid Unicode (a lone surrogate, "
+            f"U+{ord(text[exc.start]):04X}, on line {line}), so it cannot be sent to the "
+            "model. Remove that character and try again."
+        ) from None

@@ -53,6 +53,7 @@ def _report(on_progress: ProgressCallback | None, progress: Progress) -> None:
 def _check_request(req: RefactorRequest, settings: Settings) -> str:
     """Refuse malformed or oversized requests before anything is sent."""
     limits.check_path(settings, req.path)
+    limits.check_encodable(req.text)
     if not 0 <= req.start <= req.end <= len(req.text):
         raise UsageError(
             f"The range {req.start}-{req.end} is outside the document ({len(req.text)} characters)."

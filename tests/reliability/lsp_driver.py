@@ -13,10 +13,12 @@ protocol assumptions that one client alone would share with the server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ WAIT = 60.0  # a safety net for waits on conditions, never a timing assertion
 class RecordingProtocol(LanguageClientProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         self._server.raw.append(json.dumps(data, ensure_ascii=False))
+        if str(data.get("id", "")).startswith("raw-") and "method" not in data:
+            self._server.raw_responses[data["id"]] = data
         message = super().structure_message(data)
         self._server.changed()
         return message
@@ -45,6 +49,7 @@ class Driver(LanguageClient):
         super().__init__(protocol_cls=RecordingProtocol, converter_factory=default_converter)
         register_lsp_features(self)
         self.raw: list[str] = []
+        self.raw_responses: dict[str, dict[str, Any]] = {}
         self.stderr = bytearray()
         self.docs: dict[str, tuple[int, str]] = {}
         self.encoding = "utf-16"
@@ -173,6 +178,29 @@ class Driver(LanguageClient):
             )
         )
 
+    async def raw_request(self, method: str, params: Any, *, timeout: float = WAIT) -> Any:
+        """Send a request as raw JSON, bypassing the client's own validation of params
+        (negative positions, wrong types): what a buggy or hostile client would send.
+        Returns the raw JSON result; a JSON-RPC error raises ``JsonRpcException``."""
+        msg_id = f"raw-{uuid.uuid4()}"
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.protocol._request_futures[msg_id] = future
+        self.protocol._send_data(
+            {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.wrap_future(future)
+        except TimeoutError:
+            self.protocol._request_futures.pop(msg_id, None)
+            raise AssertionError(
+                f"no answer to {method} within {timeout:g} s: {params!r:.300}"
+            ) from None
+        return plain(self.raw_responses.pop(msg_id).get("result"))
+
+    def raw_notify(self, method: str, params: Any) -> None:
+        self.protocol._send_data({"jsonrpc": "2.0", "method": method, "params": params})
+
     async def code_actions(self, uri: str, start: int, end: int) -> list[Any]:
         """The actions offered (lsprotocol may structure them as Command or CodeAction)."""
         result = await self.text_document_code_action_async(
@@ -244,6 +272,15 @@ class Driver(LanguageClient):
         self.apply_log.append((params, True))
         self.changed()
         return types.ApplyWorkspaceEditResult(applied=True)
+
+
+def plain(value: Any) -> Any:
+    """pygls turns JSON objects into named tuples while parsing: turn them back."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------- positions (client side)

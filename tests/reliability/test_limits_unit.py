@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from m21_lsp import config, limits
-from m21_lsp.errors import LimitExceeded, SecretFileRefused
+from m21_lsp.errors import LimitExceeded, SecretFileRefused, UsageError
 
 
 def settings(**overrides: object) -> config.Settings:
@@ -134,3 +134,10 @@ def test_secret_globs_are_configurable() -> None:
     assert problems == []
     assert s.secret_globs == ("*.txt", "*.cfg")
     assert limits.is_secret_path(s, "notes.txt")
+
+
+def test_text_with_a_lone_surrogate_is_refused_with_its_line() -> None:
+    limits.check_encodable("ok = 'é😀'\n")
+    with pytest.raises(UsageError) as info:
+        limits.check_encodable("a = 1\nb = '\ud800'\n")
+    assert "line 2" in info.value.message and "U+D800" in info.value.message
