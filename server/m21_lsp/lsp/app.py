@@ -39,6 +39,8 @@ MsgId = int | str
 
 
 class M21Protocol(LanguageServerProtocol):
+    _server: M21Server
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cancel_hooks: dict[MsgId, Callable[[], None]] = {}
@@ -66,9 +68,13 @@ class M21Protocol(LanguageServerProtocol):
         if doc is not None:
             text = doc.source
             encoding = Documents.encoding(workspace)
+            # The snapshot's index was usually built by the code action requests the editor
+            # sends as the cursor moves: reuse it rather than rescanning the text.
+            snap = self._server.documents.get(workspace, params.text_document.uri)
+            known = snap.index if snap is not None and snap.text is text else None
             for change in params.content_changes:
                 if isinstance(change, types.TextDocumentContentChangePartial):
-                    index = LineIndex(text)
+                    index = known if known is not None and known.text is text else LineIndex(text)
                     rng = change.range
                     a = index.offset_at(rng.start.line, rng.start.character, encoding)
                     b = index.offset_at(rng.end.line, rng.end.character, encoding)
