@@ -179,6 +179,11 @@ class CodeServer:
     url: str
     user_data: Path
     output: _Lines
+    settings: dict[str, Any]
+
+    @property
+    def settings_file(self) -> Path:
+        return self.user_data / "User" / "settings.json"
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -195,16 +200,37 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture
+def vscode_user_settings() -> dict[str, Any]:
+    """Settings a test adds to the user's settings.json (parametrize this name to change)."""
+    return {}
+
+
+@pytest.fixture
+def vscode_machine_settings() -> dict[str, Any]:
+    """Machine settings of the code-server host, shown in the Settings editor's Remote tab."""
+    return {}
+
+
+@pytest.fixture
 def code_server(
-    vscode_tools: Tools, editor_env, model_server, tmp_path: Path
+    vscode_tools: Tools,
+    editor_env,
+    model_server,
+    tmp_path: Path,
+    vscode_user_settings: dict[str, Any],
+    vscode_machine_settings: dict[str, Any],
 ) -> Iterator[CodeServer]:
     """A fresh code-server with the extension installed, serving the project folder."""
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
     extensions.mkdir()
-    settings = _user_settings(model_server.base_url)
+    settings = {**_user_settings(model_server.base_url), **vscode_user_settings}
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2), "utf-8")
+    if vscode_machine_settings:
+        (user_data / "Machine").mkdir()
+        machine = json.dumps(vscode_machine_settings, indent=2)
+        (user_data / "Machine" / "settings.json").write_text(machine, "utf-8")
     config = tmp_path / "code-server.yaml"
     config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n", "utf-8")
     # The key and the endpoint must come through the extension (SecretStorage, settings),
@@ -259,12 +285,14 @@ def code_server(
         match = lines.wait_for(r"HTTP server listening on (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
         if match is None:
             pytest.fail(f"code-server did not start:\n{lines.text()}")
-        yield CodeServer(url=match.group(1), user_data=user_data, output=lines)
+        yield CodeServer(url=match.group(1), user_data=user_data, output=lines, settings=settings)
     finally:
         _stop(proc)
 
 
-def _run_driver(tools: Tools, scenario: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def _run_driver(
+    tools: Tools, scenario: dict[str, Any], tmp_path: Path, out_dir: Path = OUT_DIR
+) -> dict[str, Any]:
     scenario_path = tmp_path / "scenario.json"
     scenario_path.write_text(json.dumps(scenario, indent=2), "utf-8")
     try:
@@ -283,9 +311,9 @@ def _run_driver(tools: Tools, scenario: dict[str, Any], tmp_path: Path) -> dict[
     finally:
         # Whatever happened, leave the screenshots where a person looks for them. The driver
         # writes into tmp_path, so concurrent runs never mix their pictures.
-        shutil.rmtree(OUT_DIR, ignore_errors=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
         if Path(scenario["outDir"]).is_dir():
-            shutil.copytree(scenario["outDir"], OUT_DIR, dirs_exist_ok=True)
+            shutil.copytree(scenario["outDir"], out_dir, dirs_exist_ok=True)
     result_file = Path(scenario["outDir"]) / "result.json"
     if not result_file.exists():
         pytest.fail(
@@ -410,3 +438,55 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert sentinel_key not in settings_text, "the API key was written to settings.json"
 
     _publish_screenshots(step)
+
+
+MISSING_SERVER = "/nonexistent/bin/m21-lsp"
+
+
+@pytest.mark.parametrize("vscode_machine_settings", [{"m21.server.path": MISSING_SERVER}])
+def test_vscode_missing_server_is_explained_once_then_fixing_the_setting_starts_it(
+    vscode_tools: Tools, code_server: CodeServer, model_server, tmp_path: Path
+) -> None:
+    first, last = line_span(SOURCE, OLD_FUNCTION)
+    result = _run_driver(
+        vscode_tools,
+        {
+            "url": code_server.url,
+            "folder": str(tmp_path / "project"),
+            "file": str(tmp_path / "project" / "shop.py"),
+            "outDir": str(tmp_path / "shots"),
+            "chromium": vscode_tools.chromium,
+            "waitMs": WAIT_MS,
+            "serverMissing": True,
+            "selection": {"first": first, "last": last},
+            "fixSetting": {
+                "id": "m21.server.path",
+                "title": "Server: Path",
+                "value": "",
+                "tab": "Remote",
+            },
+            "steps": ["missing_server"],
+            "expect": {},
+        },
+        tmp_path,
+        out_dir=OUT_DIR.with_name("vscode-missing-server"),
+    )
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-4000:]}"
+    step = {s["name"]: s for s in result["steps"]}["missing_server"]
+
+    assert "missing" in step["status"]
+    # Said once, with the setting that is wrong and how to install, although the explicit
+    # command tried to start the server a second time.
+    assert len(step["installMessages"]) == 1, step["installMessages"]
+    message = step["installMessages"][0]
+    assert MISSING_SERVER in message and "m21.server.path" in message
+    assert "pip install m21-lsp" in message
+    # Clearing the setting in the Settings editor restarted the server, no window reload.
+    assert "missing" not in step["fixedStatus"] and step["fixedStatus"].startswith("m2-1")
+    machine = code_server.user_data / "Machine" / "settings.json"
+    assert json.loads(machine.read_text("utf-8")).get("m21.server.path", "") == ""
+    assert "Tried m21.server.path" in logs
+    assert model_server.requests == []
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(step["toast"], DOCS_IMAGES / "vscode-server-missing.png")

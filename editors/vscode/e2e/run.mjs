@@ -309,6 +309,37 @@ const steps = {
     };
   },
 
+  async missing_server(page) {
+    const item = statusItem(page);
+    await item.filter({ hasText: "m2-1 missing" }).waitFor({ timeout: WAIT });
+    const status = (await item.textContent()).trim();
+    await page.locator(".notifications-toasts", { hasText: "pip install m21-lsp" }).waitFor({ timeout: WAIT });
+    const toast = await shot(page, "server-missing");
+    // A second start attempt, from an explicit command: no second install message.
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
+    await runCommand(page, "m2-1: Explain Selection");
+    await page.locator(".notifications-toasts", { hasText: "not running, so nothing was done" }).waitFor({ timeout: WAIT });
+    const installMessages = await notificationsWith(page, "pip install m21-lsp");
+    // The user clears the wrong path in the Settings editor; the server starts at once.
+    await runCommand(page, "Preferences: Open User Settings");
+    const search = page.locator(".settings-editor .suggest-input-container textarea, .settings-editor .settings-header input").first();
+    await search.waitFor({ state: "visible", timeout: WAIT });
+    if (scenario.fixSetting.tab) {
+      // Machine-scoped settings of a remote window (code-server) live in the Remote tab.
+      await page.locator(".settings-editor .settings-tabs-widget .action-label", { hasText: scenario.fixSetting.tab }).first().click();
+    }
+    await search.fill(scenario.fixSetting.id);
+    const setting = page.locator(".settings-editor .setting-item", { hasText: scenario.fixSetting.title }).first();
+    const input = setting.locator("input.input").first();
+    await input.waitFor({ state: "visible", timeout: WAIT });
+    const settingsShot = await shot(page, "settings");
+    await input.fill(scenario.fixSetting.value);
+    await page.keyboard.press("Tab");
+    const fixedStatus = await waitServerRunning(page);
+    await shot(page, "server-started");
+    return { status, toast, selection, installMessages, fixedStatus, settingsShot };
+  },
+
   async explain(page) {
     const selection = await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
     await runCommand(page, "m2-1: Explain Selection");
@@ -319,6 +350,16 @@ const steps = {
     return { selection, tab: (await tab.textContent()).trim(), text, screenshot };
   },
 };
+
+/** Notifications (toasts and the center's history) whose text contains `needle`. */
+async function notificationsWith(page, needle) {
+  await runCommand(page, "Notifications: Show Notifications");
+  const center = page.locator(".notifications-center");
+  await center.waitFor({ state: "visible", timeout: WAIT });
+  const texts = await center.locator(".notification-list-item-message").allTextContents();
+  await page.keyboard.press("Escape");
+  return texts.filter((t) => t.includes(needle));
+}
 
 /** The status item's tooltip records the last command's outcome; wait for `word` in it. */
 async function waitStatusTooltip(page, word) {
@@ -387,7 +428,7 @@ try {
   await openWorkbench(page);
   const workbench = (Date.now() - began) / 1000;
   await openFile(page);
-  const status = await waitServerRunning(page);
+  const status = scenario.serverMissing ? "" : await waitServerRunning(page);
   const seconds = (Date.now() - began) / 1000;
   result.steps.push({ name: "open", seconds, workbench, status, editor: await editorText(page) });
   await shot(page, "opened");

@@ -59,12 +59,13 @@ export class ServerController implements vscode.Disposable {
     return this.starting;
   }
 
-  async restart(reason: string, userAsked = false): Promise<void> {
-    if (userAsked) {
+  /**
+   * Stop and start again. `freshStart` (the user asked, or changed how to start the server)
+   * allows the "cannot start" message again: it is about a new attempt, not a repeat.
+   */
+  async restart(reason: string, freshStart = false): Promise<void> {
+    if (freshStart) {
       this.failureShown = false;
-    }
-    if (!this.client && !userAsked) {
-      return; // Nothing running: the next use starts it with the new settings anyway.
     }
     this.output.info(`Restarting the server: ${reason}`);
     await this.stop();
@@ -94,6 +95,11 @@ export class ServerController implements vscode.Disposable {
   ): Promise<CommandSummary | undefined> {
     const client = await this.ready();
     if (!client) {
+      // The reason and the way to install were shown once already; an explicit command still
+      // deserves to hear that it did nothing.
+      void vscode.window
+        .showWarningMessage("m2-1: the language server is not running, so nothing was done.", "Show Output")
+        .then((choice) => choice && this.output.show(true));
       return undefined;
     }
     const result = await this.status.track(
@@ -229,7 +235,7 @@ export class ServerController implements vscode.Disposable {
     // redirect the key), so those changes restart it. Everything else reaches the running
     // server through the language client's didChangeConfiguration + the server's pull.
     if (RESTART_ON.some((name) => event.affectsConfiguration(name))) {
-      void this.restart("the server, baseUrl or caBundle setting changed");
+      void this.restart("the server, baseUrl or caBundle setting changed", true);
       return;
     }
     if (event.affectsConfiguration("m21.apiKey")) {
