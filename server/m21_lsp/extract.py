@@ -221,6 +221,7 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
         start = document.find(selection) if selection else -1
     if start < 0 or not selection.strip():
         return code
+    code = _cut_line_context(code, selection, document, start)
     head = document[:start]
     before = _lines(head)
     before = before[:-1]  # the partial (or empty) line the selection starts on
@@ -242,6 +243,66 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
         return code
     hoisted = [line for line in block[:top] if line.strip() in imports]
     return "\n".join([*hoisted, *([""] if hoisted else []), *middle]) + "\n"
+
+
+def _cut_line_context(code: str, selection: str, document: str, start: int) -> str:
+    """For a selection inside a line (``value = |compute(1, 2)|``), drop the rest of that
+    line when the model repeated it (``value = compute(...)``).
+
+    The text after the selection is only dropped together with the text before it, or
+    when it is distinctive (three characters or more): a replacement may well end with
+    the same ``)`` that follows the selection.
+    """
+    end = start + len(selection)
+    line_begin = max(document.rfind("\n", 0, start), document.rfind("\r", 0, start)) + 1
+    after_end = len(document)
+    for eol in ("\n", "\r"):
+        k = document.find(eol, end)
+        if k >= 0:
+            after_end = min(after_end, k)
+    before = document[line_begin:start].strip()
+    after = document[end:after_end].strip() if not selection.endswith(("\n", "\r")) else ""
+    if not before and not after:
+        return code
+    lines = code.split("\n")
+    first = next((k for k, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return code
+    cut_before = False
+    head = lines[first].lstrip()
+    if (
+        before
+        and head.startswith(before)
+        and not _joins_word(before[-1], head[len(before) : len(before) + 1])
+        and not selection.lstrip().startswith(before)
+    ):
+        rest = head[len(before) :].lstrip()
+        if rest:
+            lines[first] = lines[first][: len(lines[first]) - len(head)] + rest
+            cut_before = True
+    last = max(k for k, line in enumerate(lines) if line.strip())
+    tail = lines[last].rstrip()
+    if (
+        after
+        and (cut_before or len(after) >= 3)
+        and tail.endswith(after)
+        and not _joins_word(tail[len(tail) - len(after) - 1 : len(tail) - len(after)], after[0])
+        and not selection.rstrip().endswith(after)
+        and tail[: len(tail) - len(after)].strip()
+    ):
+        lines[last] = tail[: len(tail) - len(after)].rstrip()
+    return "\n".join(lines)
+
+
+def _joins_word(left: str, right: str) -> bool:
+    """True when cutting between ``left`` and ``right`` would split an identifier
+    (``return`` must not be cut out of ``return_value``)."""
+    return (
+        bool(left)
+        and bool(right)
+        and (left.isalnum() or left == "_")
+        and (right.isalnum() or right == "_")
+    )
 
 
 def _unmatched_imports(lines: list[str], context: list[str]) -> list[str]:

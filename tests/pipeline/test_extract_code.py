@@ -180,3 +180,33 @@ def test_never_returns_an_empty_replacement(reply: str) -> None:
     except (NoCodeInReply, ReplyError):
         return
     assert code.strip()
+
+
+def test_repeated_line_context_of_a_mid_line_selection_is_dropped() -> None:
+    document = "def f():\n    value = compute(1, 2)\n    return value\n"
+    start = document.index("compute")
+    selection = "compute(1, 2)"
+    reply = "```python\nvalue = compute(\n    1,\n    2,\n)\n```\n"
+    code = extract_code(reply, selection, document=document, start=start)
+    assert code == "compute(\n    1,\n    2,\n)\n"
+
+
+def test_mid_line_arguments_with_repeated_call_are_cut_both_sides() -> None:
+    document = "result = total(a + b, c)\n"
+    start = document.index("a + b")
+    reply = "```python\nresult = total(b + a, c)\n```\n"
+    assert extract_code(reply, "a + b", document=document, start=start) == "b + a\n"
+
+
+def test_replacement_ending_like_the_line_is_kept_whole() -> None:
+    document = "x = f(a + b)\n"
+    start = document.index("a + b")
+    reply = "```python\nsum((a, b))\n```\n"
+    assert extract_code(reply, "a + b", document=document, start=start) == "sum((a, b))\n"
+
+
+def test_line_context_is_only_cut_at_word_boundaries() -> None:
+    document = "def f():\n    return foo\n"
+    start = document.index("foo")
+    reply = "```python\nreturn_value\n```\n"
+    assert extract_code(reply, "foo", document=document, start=start) == "return_value\n"
