@@ -5,7 +5,7 @@
 #
 # 1. Debian packages: build tools and headers for code-server's native modules, chromium
 #    (driven through playwright-core, which downloads no browser), ripgrep.
-# 2. The extension: npm ci, lint, build, and the .vsix (editors/vscode/m21-lsp.vsix).
+# 2. The extension: npm ci, lint, unit tests, build, and the .vsix (editors/vscode/m21-lsp.vsix).
 # 3. code-server 4.100.3 (VS Code 1.100.3, the newest that runs on Node 20) into
 #    .e2e-cache/code-server, from the lockfile in editors/vscode/e2e/code-server.
 #
@@ -73,8 +73,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
 else
   log "extension node_modules current"
 fi
-log "lint, build, package"
+log "lint, unit tests, build, package"
 npm run --silent lint
+npm test --silent
 npm run --silent build
 rm -f m21-lsp.vsix
 npm run --silent package </dev/null >/dev/null
