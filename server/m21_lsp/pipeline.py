@@ -98,7 +98,9 @@ async def refactor(
         calls += 1
         usage.add(completion.usage)
         _report(on_progress, Progress("checking"))
-        code = extract.extract_code(completion.text, selection, document=req.text)
+        code = extract.extract_code(
+            completion.text, selection, document=req.text, start=req.start
+        )
         candidate = await asyncio.to_thread(
             shape.build_candidate, req.text, req.start, req.end, code, is_python=req.is_python
         )
