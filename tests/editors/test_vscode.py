@@ -2,7 +2,8 @@
 
 The built .vsix is installed into a fresh code-server; playwright-core drives the browser with
 the keyboard as a user would (editors/vscode/e2e/run.mjs): set the API key through
-"m2-1: Set API Key" (SecretStorage, then the server's environment), select a function, run
+"m2-1: Set API Key" (SecretStorage, then the server's environment), select a function, Ctrl+.,
+"Refactor with m2-1" and Cancel its progress notification while the model thinks; run
 "m2-1: Refactor Selection…" with an instruction and Discard in the Refactor Preview; then Ctrl+.,
 "Refactor with m2-1", tick the change and Apply;
 then "m2-1: Explain Selection" and read the rendered panel. The language server is the real
@@ -333,6 +334,7 @@ def _publish_screenshots(step: dict[str, dict[str, Any]]) -> None:
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     picks = {
         "vscode-lightbulb.png": step["refactor_apply"]["menuScreenshot"],
+        "vscode-progress.png": step["refactor_cancel"]["screenshot"],
         "vscode-refactor-preview.png": step["refactor_apply"]["preview"],
         "vscode-refactor-applied.png": step["refactor_apply"]["applied"],
         "vscode-explanation.png": step["explain"]["screenshot"],
@@ -347,6 +349,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     project = tmp_path / "project"
     target = project / "shop.py"
     model_server.enqueue(
+        Step(content=REFACTOR_REPLY, hold=True),  # cancelled from the progress notification
         Step(content=REFACTOR_REPLY),  # declined in the preview (Discard)
         Step(content=REFACTOR_REPLY),  # applied
         Step(content=EXPLAIN_REPLY),
@@ -367,7 +370,13 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
             "waitMs": WAIT_MS,
             "selection": {"first": first, "last": last},
             "instruction": INSTRUCTION,
-            "steps": ["set_key", "refactor_discard", "refactor_apply", "explain"],
+            "steps": [
+                "set_key",
+                "refactor_cancel",
+                "refactor_discard",
+                "refactor_apply",
+                "explain",
+            ],
             "expect": {
                 # A line only the new function has, to know when the edit reached the editor.
                 "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
@@ -389,6 +398,14 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     for name in ("refactor_discard", "refactor_apply"):
         assert step[name]["selection"].endswith(f"({len(OLD_FUNCTION)} selected)"), step[name]
     assert step["explain"]["selection"].endswith(f"({len(NEW_FUNCTION)} selected)")
+
+    # Cancel: a progress notification with a Cancel button; cancelling closed the model's
+    # stream and nothing changed.
+    cancel = step["refactor_cancel"]
+    assert "Refactor with m2-1" in cancel["notification"], cancel["notification"]
+    assert "· cancelled" in cancel["outcome"], cancel["outcome"]
+    assert cancel["disk"] == SOURCE
+    assert model_server.requests[0].client_closed_early, "cancel did not close the model stream"
 
     # Discard: the preview opened, nothing reached the file, and the server heard "not applied".
     discard = step["refactor_discard"]
@@ -415,16 +432,16 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert "What total_price does" in explain["text"]  # the heading, rendered (no '##')
     assert REASONING not in explain["text"]
 
-    # The model saw three requests, each with the key from SecretStorage, sent to the URL
-    # from the user's settings, with the selected code in the first.
-    assert len(model_server.requests) == 3
+    # The model saw four requests, each with the key from SecretStorage, sent to the URL
+    # from the user's settings, with the selected code.
+    assert len(model_server.requests) == 4
     for request in model_server.requests:
         assert request.headers.get("authorization") == f"Bearer {sentinel_key}"
-    first_prompt = json.dumps(model_server.requests[0].json["messages"])
-    assert "for i in range(len(items))" in first_prompt
+    prompts = [json.dumps(r.json["messages"]) for r in model_server.requests]
+    assert all("for i in range(len(items))" in p for p in prompts[:3])
     # The palette command's instruction reached the model; the light bulb sends none.
-    assert INSTRUCTION in first_prompt
-    assert INSTRUCTION not in json.dumps(model_server.requests[1].json["messages"])
+    assert INSTRUCTION in prompts[1]
+    assert INSTRUCTION not in prompts[0] and INSTRUCTION not in prompts[2]
 
     # The key never shows up anywhere the editor writes or shows.
     visible = [

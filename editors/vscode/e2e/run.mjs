@@ -4,7 +4,8 @@
 //   node e2e/run.mjs scenario.json
 //
 // scenario.json: {url, folder, file, outDir, chromium, apiKey, selection: {first, last},
-// instruction, steps: ["set_key", "refactor_discard", "refactor_apply", "explain"], expect: {...}}.
+// instruction, steps: ["set_key", "refactor_cancel", "refactor_discard", "refactor_apply",
+// "explain"], expect: {...}}.
 // Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
 // The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
 // fails on its own when the editor never reaches a state it waits for.
@@ -244,6 +245,22 @@ const steps = {
     await runCommand(page, "Notifications: Clear All Notifications");
     await page.locator(".notifications-toasts .notification-toast").first().waitFor({ state: "detached", timeout: WAIT });
     return { status };
+  },
+
+  async refactor_cancel(page) {
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
+    await lightBulbPick(page, "Refactor with m2-1");
+    // The model holds its reply: the progress notification stays until the user cancels.
+    const toast = page.locator(".notifications-toasts .notification-toast", { hasText: "Refactor with m2-1" }).first();
+    await toast.waitFor({ state: "visible", timeout: WAIT });
+    const cancel = toast.locator(".monaco-button", { hasText: "Cancel" }).first();
+    await cancel.waitFor({ state: "visible", timeout: WAIT });
+    const notification = (await toast.locator(".notification-list-item-message").textContent()).trim();
+    const screenshot = await shot(page, "refactor-progress");
+    await cancel.click();
+    const outcome = await waitStatusTooltip(page, "cancelled");
+    await toast.waitFor({ state: "detached", timeout: WAIT });
+    return { selection, notification, screenshot, outcome, disk: readDisk(), editor: await editorText(page) };
   },
 
   async refactor_discard(page) {

@@ -13,8 +13,10 @@ import {
   LanguageClientOptions,
   ServerOptions,
   State,
+  WorkDoneProgressCancelNotification,
 } from "vscode-languageclient/node";
 import { ExplainPanel } from "./explainPanel";
+import { NotificationProgress } from "./progress";
 import { CommandSummary, readSummary } from "./results";
 import { INSTALL_HINT, resolveLaunch, ServerNotFound } from "./serverLaunch";
 import { keyInSettings, sanitize, serverSettings } from "./settings";
@@ -31,6 +33,7 @@ export class ServerController implements vscode.Disposable {
   private keyWarningShown = false;
   private crashes = 0;
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly progress = new NotificationProgress();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -76,6 +79,7 @@ export class ServerController implements vscode.Disposable {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.progress.clear();
     if (client) {
       try {
         await client.stop(5000);
@@ -163,6 +167,16 @@ export class ServerController implements vscode.Disposable {
         },
       },
       middleware: {
+        // Our own cancellable notification instead of the client's status-bar progress. The
+        // client's part still sees "end", so it cleans up after itself.
+        handleWorkDoneProgress: (token, params, next) => {
+          this.progress.handle(token, params, () => {
+            void client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+          });
+          if (params.kind === "end") {
+            next(token, params);
+          }
+        },
         workspace: {
           // The server registers for `m21` changes and then pulls the section itself. Send the
           // notification without the settings payload, so the only copy it reads is the
@@ -287,6 +301,7 @@ export class ServerController implements vscode.Disposable {
     for (const d of this.disposables) {
       d.dispose();
     }
+    this.progress.dispose();
     void this.stop();
   }
 }

@@ -66,7 +66,9 @@ export class StatusItem implements vscode.Disposable {
     if (summary.durationMs !== undefined) {
       parts.push(`${(summary.durationMs / 1000).toFixed(1)} s`);
     }
-    if (summary.applied !== undefined) {
+    if (summary.cancelled) {
+      parts.push("cancelled");
+    } else if (summary.applied !== undefined) {
       parts.push(summary.applied ? "applied" : "not applied");
     }
     this.lastTooltip = parts.join(" · ");
