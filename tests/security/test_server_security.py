@@ -7,7 +7,6 @@ message: logMessage, showMessage, progress, command results, applyEdit; and its 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -335,35 +334,3 @@ async def test_model_output_is_never_executed_by_the_server(
     await stop_driver(driver)
     assert not marker.exists(), "model output was executed"
     assert len(model_server.requests) == 4
-
-
-async def test_many_commands_at_once_respect_max_concurrent_requests(
-    lsp_factory: Callable[..., Any], model_server: ScriptedModelServer, sentinel_key: str
-) -> None:
-    """The per-server cap holds however many commands the editor fires; the extra ones
-    report 'waiting' naming the setting, and all finish once the model answers."""
-    model_server.default = Step(content="<think>x</think>\nIt sums.", hold=True)
-    driver: Driver = await lsp_factory(
-        server_env(model_server.base_url, sentinel_key, M21_MAX_CONCURRENT_REQUESTS="2")
-    )
-    driver.open(URI, TEXT)
-    pending = [driver.execute("m21.explain", target(driver)) for _ in range(5)]
-    assert await asyncio.to_thread(model_server.wait_for_requests, 2)
-    await driver.wait_until(
-        lambda: (
-            sum(
-                1
-                for values in driver.progress_reports.values()
-                for v in values
-                if isinstance(v, types.WorkDoneProgressReport)
-                and "maxConcurrentRequests" in (v.message or "")
-            )
-            >= 3
-        )
-    )
-    assert len(model_server.requests) == 2  # the other three wait, no request sent
-    model_server.default = Step(content="<think>x</think>\nIt sums.")
-    model_server.release()
-    results = await asyncio.gather(*pending)
-    assert [r["kind"] for r in results] == ["explained"] * 5
-    assert len(model_server.requests) == 5
