@@ -106,6 +106,8 @@ class M21Server(LanguageServer):
         self.clients = ClientPool()
         self._settings_ready: asyncio.Event | None = None
         self.shut_down = False
+        # Commands in flight (for diagnostics and the soak test's leak check).
+        self.running: set[asyncio.Task[Any]] = set()
 
     protocol: M21Protocol
 

@@ -158,6 +158,9 @@ class Run:
             ls.protocol.cancel_hooks[self.msg_id] = lambda: self.cancel("request")
         self.progress = WorkProgress(ls, title, on_cancel=lambda: self.cancel("progress"))
         self.usage: Usage | None = None
+        self._me = asyncio.current_task()
+        if self._me is not None:
+            ls.running.add(self._me)
 
     def cancel(self, by: str) -> None:
         if self.cancel_reason is None:
@@ -184,6 +187,8 @@ class Run:
     def close(self) -> None:
         if self.msg_id is not None:
             self.ls.protocol.cancel_hooks.pop(self.msg_id, None)
+        if self._me is not None:
+            self.ls.running.discard(self._me)
 
     def summary(
         self,
