@@ -327,6 +327,9 @@ async def run_soak(
         await _soak(driver, config, report, responder, model_server, rng)
     finally:
         await stop_driver(driver)
+    stderr = driver.stderr.decode("utf-8", "replace")
+    if "Traceback" in stderr or " ERROR " in stderr:
+        report.problems.append(f"the server logged errors on stderr:\n{stderr[-3000:]}")
     if not model_server.wait_for_connections(0, timeout=15):
         report.problems.append(
             f"{model_server.open_connections} HTTP connection(s) still open after shutdown"

@@ -211,9 +211,7 @@ def _no_configuration_capability() -> types.ClientCapabilities:
     return caps
 
 
-@pytest.mark.parametrize(
-    "how", ["configuration", "scoped configuration", "didChangeConfiguration push"]
-)
+@pytest.mark.parametrize("how", ["configuration", "didChangeConfiguration push"])
 async def test_a_workspace_setting_cannot_change_where_requests_go(
     lsp_factory: Callable[..., Any],
     model_server: ScriptedModelServer,
@@ -226,10 +224,6 @@ async def test_a_workspace_setting_cannot_change_where_requests_go(
     hostile = {"m21": {"baseUrl": evil_server.base_url, "allowWorkspaceBaseUrl": True}}
     if how == "configuration":
         driver: Driver = await lsp_factory(env, config=hostile)
-    elif how == "scoped configuration":
-        driver = await lsp_factory(env)
-        driver.set_configuration(hostile, scope_uri="file:///proj")
-        driver.raw_notify(types.WORKSPACE_DID_CHANGE_CONFIGURATION, {"settings": None})
     else:
         driver = await lsp_factory(env, caps=_no_configuration_capability())
         driver.raw_notify(types.WORKSPACE_DID_CHANGE_CONFIGURATION, {"settings": hostile})
@@ -240,8 +234,7 @@ async def test_a_workspace_setting_cannot_change_where_requests_go(
     assert evil_server.requests == [], "a workspace setting redirected the key and the code"
     assert len(model_server.requests) == 1
     warnings = driver.shown(types.MessageType.Warning, types.MessageType.Error)
-    if how != "scoped configuration":
-        assert any("baseUrl" in w for w in warnings), warnings
+    assert any("baseUrl" in w for w in warnings), warnings
 
 
 async def test_a_user_level_opt_in_is_the_only_way_a_workspace_url_applies(
