@@ -213,7 +213,11 @@ def test_plain_http_to_another_host_is_refused_before_anything_is_sent(
 
 
 def test_model_output_is_never_executed_by_the_cli(
-    model_server: ScriptedModelServer, sentinel_key: str, source: Path, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
+    model_server: ScriptedModelServer,
+    sentinel_key: str,
+    source: Path,
+    tmp_path: Path,
 ) -> None:
     marker = tmp_path / "EXECUTED"
     code = (
@@ -230,10 +234,12 @@ def test_model_output_is_never_executed_by_the_cli(
         Step(content=broken),
         Step(content=trap),  # explain
     )
-    base = model_server.base_url
 
     def run(*argv: str) -> int:
-        return cli(*argv, key=sentinel_key, base_url=base, cwd=tmp_path).returncode
+        code, _output = run_in_process(
+            monkeypatch, *argv, key=sentinel_key, base_url=model_server.base_url
+        )
+        return code
 
     assert run("refactor", str(source), *LINES, "--apply") == 0
     assert "__import__('os').system" in source.read_text()

@@ -59,9 +59,10 @@ def hostile_steps(key: str) -> list[Step]:
         Step(status=401, body=echo | {"statusCode": 401}),
         Step(status=403, body={"title": "Forbidden", "status": 403, "error": {"message": key}}),
         Step(status=400, body=f"bad request from {key[:30]}…"),
-        Step(status=500, body=echo),
-        Step(status=500, body=echo),
-        Step(status=500, body=echo),
+        # Retry-After: 0 keeps the test quick; the retries still happen.
+        Step(status=500, body=echo, headers={"Retry-After": "0"}),
+        Step(status=500, body=echo, headers={"Retry-After": "0"}),
+        Step(status=500, body=echo, headers={"Retry-After": "0"}),
         Step(content="x", base_resp={"status_code": 1004, "status_msg": f"auth {key}"}),
         Step(content=f"<think>{key}</think>\nno code, and the key in the reasoning"),
     ]
