@@ -33,6 +33,7 @@ from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
 from m21_lsp.scripted_server import ScriptedModelServer, Step
 from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import client_capabilities
 
 REFACTOR_TITLE = "Refactor with m2-1"
 EXPLAIN_TITLE = "Explain with m2-1"
@@ -93,6 +94,7 @@ class SoakConfig:
     progress_cancel_share: float = 0.1
     user_edit_rate: float = 0.6
     chunk_timeout: float = 0.5
+    position_encoding: str = "utf-16"  # what the client offers: utf-16 (default), utf-8, utf-32
     rss_growth_bound_kb: int = 150 * 1024
 
 
@@ -120,7 +122,7 @@ class SoakReport:
             f"soak: {sum(self.commands_sent.values())} commands "
             f"({dict(sorted(self.commands_sent.items()))}), up to {c.concurrency} at a time, "
             f"maxConcurrentRequests={MAX_CONCURRENT_MODEL_CALLS}, chunkTimeout={c.chunk_timeout}s, "
-            f"seed={c.seed}, {self.seconds:.1f} s",
+            f"positionEncoding={c.position_encoding}, seed={c.seed}, {self.seconds:.1f} s",
             f"  model HTTP requests: {self.http_requests}",
             "  faults injected: " + _fmt(self.faults),
             "  outcomes: " + _fmt(self.outcomes),
@@ -146,7 +148,9 @@ def _fmt(counter: Counter[str]) -> str:
 
 # ---------------------------------------------------------------------------- documents
 def header(d: int, i: int, u: int) -> str:
-    return f"def f_{d}_{i}(x):  # u{u}\n"
+    # Non-ASCII after the tag: positions differ between encodings (😀 is 2 UTF-16 units,
+    # 4 UTF-8 bytes), so a conversion slip would misplace edits on every later line.
+    return f"def f_{d}_{i}(x):  # u{u} 😀é\n"
 
 
 def initial_body(i: int) -> str:
@@ -322,7 +326,14 @@ async def run_soak(
         M21_REPAIR_TURNS="1",
         M21_MAX_CONCURRENT_REQUESTS=str(MAX_CONCURRENT_MODEL_CALLS),
     )
-    driver = await start_driver(env, debug=True)
+    caps = client_capabilities("visual-studio-code")
+    if config.position_encoding != "utf-16":
+        caps.general = types.GeneralClientCapabilities(
+            position_encodings=[types.PositionEncodingKind(config.position_encoding)]
+        )
+    driver = await start_driver(env, caps=caps, debug=True)
+    if driver.encoding != config.position_encoding:
+        report.problems.append(f"negotiated {driver.encoding}, not {config.position_encoding}")
     try:
         await _soak(driver, config, report, responder, model_server, rng)
     finally:
@@ -412,7 +423,7 @@ async def _soak(
         if what == "header":
             line_end = text.index("\n", start)
             mark = text.index("  # u", start, line_end)
-            driver.edit(uri, mark, line_end, f"  # u{edit_counter}")
+            driver.edit(uri, mark, line_end, f"  # u{edit_counter} 😀é")
             model.headers[i] = edit_counter
         elif what == "body":
             body_start = text.index("\n", start) + 1
@@ -421,7 +432,7 @@ async def _soak(
             model.bodies[i] = user_body(i, edit_counter)
         else:
             anchor = text.index("\n") + 1  # after the docstring line
-            line = f"# p{edit_counter}\n"
+            line = f"# p{edit_counter} 漢字 🎉\n"
             driver.edit(uri, anchor, anchor, line)
             model.prelude.insert(0, line)
         report.user_edits[what] += 1
