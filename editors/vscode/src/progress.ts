@@ -12,6 +12,8 @@ import type { ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDon
 type Params = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
 
 interface Entry {
+  title: string;
+  cancellable: boolean;
   finish: () => void;
   report?: (message: string | undefined, percentage: number | undefined) => void;
   /** Latest message that arrived before VS Code handed us the progress object. */
@@ -26,6 +28,13 @@ export class NotificationProgress implements vscode.Disposable {
       this.begin(token, params, cancel);
     } else if (params.kind === "report") {
       const entry = this.active.get(token);
+      if (entry?.cancellable && params.cancellable === false) {
+        // VS Code cannot disable a Cancel button once shown: swap in a notification without one,
+        // so the user is never offered a cancel the server would ignore (e.g. while applying).
+        entry.finish();
+        this.begin(token, { kind: "begin", title: entry.title, cancellable: false, message: params.message }, cancel);
+        return;
+      }
       if (entry?.report) {
         entry.report(params.message, params.percentage);
       } else if (entry && params.message) {
@@ -40,7 +49,7 @@ export class NotificationProgress implements vscode.Disposable {
   private begin(token: ProgressToken, params: WorkDoneProgressBegin, cancel: () => void): void {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const entry: Entry = { finish, pending: params.message };
+    const entry: Entry = { title: params.title, cancellable: params.cancellable ?? false, finish, pending: params.message };
     this.active.set(token, entry);
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: params.title, cancellable: params.cancellable ?? false },
