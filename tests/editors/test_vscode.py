@@ -383,6 +383,8 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
                 "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
                 "explainSelection": {"first": explain_first, "last": explain_last},
                 "explanationSentence": EXPLANATION_SENTENCE,
+                "hoverLineText": "subtotal = sum(",
+                "hoverWord": "subtotal",
             },
         },
         tmp_path,
@@ -436,6 +438,9 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert EXPLANATION_SENTENCE in explain["text"]
     assert "What total_price does" in explain["text"]  # the heading, rendered (no '##')
     assert REASONING not in explain["text"]
+    # ...and hovering the explained code shows it again, from the server's cache.
+    assert EXPLANATION_SENTENCE in explain["hoverText"]
+    assert REASONING not in explain["hoverText"]
 
     # The model saw four requests, each with the key from SecretStorage, sent to the URL
     # from the user's settings, with the selected code.

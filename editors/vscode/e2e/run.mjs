@@ -431,7 +431,14 @@ const steps = {
     await tab.waitFor({ timeout: WAIT });
     const text = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
     const screenshot = await shot(page, "explanation");
-    return { selection, tab: (await tab.textContent()).trim(), text, screenshot };
+    // The server keeps the explanation: hovering the explained code shows it again.
+    const word = editor(page).locator(".view-line", { hasText: scenario.expect.hoverLineText }).first();
+    await word.locator("span", { hasText: scenario.expect.hoverWord }).last().hover();
+    const hover = page.locator(".monaco-hover:not(.hidden)", { hasText: scenario.expect.explanationSentence }).first();
+    await hover.waitFor({ state: "visible", timeout: WAIT });
+    const hoverText = (await hover.innerText()).trim();
+    const hoverShot = await shot(page, "explanation-hover");
+    return { selection, tab: (await tab.textContent()).trim(), text, screenshot, hoverText, hoverShot };
   },
 };
 
