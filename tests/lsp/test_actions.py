@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from lsp_harness import capabilities, find
+import asyncio
+import concurrent.futures
+
+import pytest
+from lsp_harness import WAIT, capabilities, find
 from lsp_textpos import lsp_range, offset_of
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 URI = "file:///work/shop.py"
 
@@ -202,3 +207,26 @@ async def test_exit_codes_follow_the_specification(start_lsp):
     client = await start_lsp()
     client.exit(None)
     assert await client._server.wait() == 1
+
+
+async def test_a_request_with_invalid_params_gets_an_error_and_the_server_goes_on(
+    start_lsp, sample
+):
+    """pygls would drop it silently (the client would wait forever)."""
+    client = await start_lsp()
+    client.open(URI, sample)
+    bad = {
+        "textDocument": {"uri": URI},
+        "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}},
+        "context": {"diagnostics": []},
+    }
+    # lsprotocol will not even build such params, so send the raw JSON.
+    answer: concurrent.futures.Future = concurrent.futures.Future()
+    client.protocol._request_futures["bad-position"] = answer
+    client.protocol._send_data(
+        {"jsonrpc": "2.0", "id": "bad-position", "method": "textDocument/codeAction", "params": bad}
+    )
+    with pytest.raises(JsonRpcInvalidParams):
+        async with asyncio.timeout(WAIT):  # without an answer, fail instead of hanging
+            await asyncio.wrap_future(answer)
+    assert len(await client.actions(URI, find(sample, "total = 0"))) == 2

@@ -1,6 +1,6 @@
 """The language server object: pygls's server plus the state m21-lsp keeps between messages.
 
-Two deliberate departures from pygls's defaults live here, both in the protocol subclass:
+Three deliberate departures from pygls's defaults live here, all in the protocol subclass:
 
 * ``$/cancelRequest`` for ``workspace/executeCommand``: pygls answers it with
   RequestCancelled but does not stop the coroutine running the command (the command runs
@@ -11,6 +11,8 @@ Two deliberate departures from pygls's defaults live here, both in the protocol 
   ``str.splitlines``, which also breaks at form feeds and U+2028, so a change after such a
   character would land in the wrong place and every later edit would be computed on a
   document the editor does not have.
+* a request whose params fail validation is answered with InvalidParams (pygls drops it,
+  and the client waits for an answer that never comes).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification
 from pygls.protocol.language_server import lsp_method
 
 from .. import __version__
@@ -45,6 +49,24 @@ class M21Protocol(LanguageServerProtocol):
         super().__init__(*args, **kwargs)
         self.cancel_hooks: dict[MsgId, Callable[[], None]] = {}
         self._cancelled: OrderedDict[MsgId, None] = OrderedDict()
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Answer a request whose params do not validate instead of dropping it.
+
+        pygls raises here (e.g. a negative line number), its reader loop logs the error and
+        the client waits forever for an answer. The specification wants an InvalidParams
+        error response; the request itself is then ignored.
+        """
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if data.get("jsonrpc") != "2.0" or "id" not in data or "method" not in data:
+                raise
+            error = JsonRpcInvalidParams(
+                f"Invalid params for {data['method']!r}: {scrub(str(exc.__cause__ or exc))}"
+            )
+            self._send_response(data["id"], error=error.to_response_error())
+            return JsonRPCNotification(method="$/m21/invalidRequest", jsonrpc="2.0", params=None)
 
     def was_cancelled(self, msg_id: MsgId | None) -> bool:
         return msg_id is not None and msg_id in self._cancelled
