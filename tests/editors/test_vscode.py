@@ -468,10 +468,11 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
 
 
 MISSING_SERVER = "/nonexistent/bin/m21-lsp"
+NEW_LABEL = "M2.1 test label"
 
 
 @pytest.mark.parametrize("vscode_machine_settings", [{"m21.server.path": MISSING_SERVER}])
-def test_vscode_missing_server_is_explained_once_then_fixing_the_setting_starts_it(
+def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_forwarded(
     vscode_tools: Tools, code_server: CodeServer, model_server, tmp_path: Path
 ) -> None:
     first, last = line_span(SOURCE, OLD_FUNCTION)
@@ -492,7 +493,13 @@ def test_vscode_missing_server_is_explained_once_then_fixing_the_setting_starts_
                 "value": "",
                 "tab": "Remote",
             },
-            "steps": ["missing_server"],
+            "relabel": {
+                "id": "m21.modelLabel",
+                "title": "Model Label",
+                "value": NEW_LABEL,
+                "tab": "User",
+            },
+            "steps": ["missing_server", "relabel"],
             "expect": {},
         },
         tmp_path,
@@ -500,7 +507,8 @@ def test_vscode_missing_server_is_explained_once_then_fixing_the_setting_starts_
     )
     logs = _extension_logs(code_server.user_data)
     assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-4000:]}"
-    step = {s["name"]: s for s in result["steps"]}["missing_server"]
+    steps = {s["name"]: s for s in result["steps"]}
+    step = steps["missing_server"]
 
     assert "missing" in step["status"]
     # Said once, with the setting that is wrong and how to install, although the explicit
@@ -515,5 +523,10 @@ def test_vscode_missing_server_is_explained_once_then_fixing_the_setting_starts_
     assert json.loads(machine.read_text("utf-8")).get("m21.server.path", "") == ""
     assert "Tried m21.server.path" in logs
     assert model_server.requests == []
+    # A label changed in the Settings editor reached the running server (no restart): the
+    # light bulb offers the actions under the new name.
+    menu = steps["relabel"]["menu"]
+    assert f"Refactor with {NEW_LABEL}" in menu and f"Explain with {NEW_LABEL}" in menu, menu
+    assert logs.count("Starting ") == 1, "changing the label restarted the server"
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(step["toast"], DOCS_IMAGES / "vscode-server-missing.png")

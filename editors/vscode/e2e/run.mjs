@@ -405,23 +405,40 @@ const steps = {
     await page.locator(".notifications-toasts", { hasText: "not running, so nothing was done" }).waitFor({ timeout: WAIT });
     const installMessages = await notificationsWith(page, "pip install m21-lsp");
     // The user clears the wrong path in the Settings editor; the server starts at once.
-    await runCommand(page, "Preferences: Open User Settings");
-    const search = page.locator(".settings-editor .suggest-input-container textarea, .settings-editor .settings-header input").first();
-    await search.waitFor({ state: "visible", timeout: WAIT });
-    if (scenario.fixSetting.tab) {
-      // Machine-scoped settings of a remote window (code-server) live in the Remote tab.
-      await page.locator(".settings-editor .settings-tabs-widget .action-label", { hasText: scenario.fixSetting.tab }).first().click();
-    }
-    await search.fill(scenario.fixSetting.id);
-    const setting = page.locator(".settings-editor .setting-item", { hasText: scenario.fixSetting.title }).first();
-    const input = setting.locator("input.input").first();
-    await input.waitFor({ state: "visible", timeout: WAIT });
-    const settingsShot = await shot(page, "settings");
-    await input.fill(scenario.fixSetting.value);
-    await page.keyboard.press("Tab");
+    const settingsShot = await editSetting(page, scenario.fixSetting, "settings");
     const fixedStatus = await waitServerRunning(page);
     await shot(page, "server-started");
     return { status, toast, selection, installMessages, fixedStatus, settingsShot };
+  },
+
+  async relabel(page) {
+    // A setting changed while the server runs reaches it without a restart: the action
+    // titles carry the new label.
+    await editSetting(page, scenario.relabel);
+    await runCommand(page, "View: Open Previous Editor");
+    await page.locator(".tab.active", { hasText: path.basename(scenario.file) }).waitFor({ timeout: WAIT });
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const wanted = `Refactor with ${scenario.relabel.value}`;
+    const widget = page.locator(".action-widget");
+    const deadline = Date.now() + WAIT;
+    let menu = [];
+    // Each round asks the server again (Ctrl+.); the new label shows once it has pulled the
+    // changed settings.
+    while (!menu.includes(wanted)) {
+      if (Date.now() > deadline) {
+        throw new Error(`the menu never offered ${JSON.stringify(wanted)}: ${JSON.stringify(menu)}`);
+      }
+      await page.keyboard.press("Control+.");
+      await widget.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: WAIT });
+      menu = await widget.locator(".monaco-list-row").allTextContents();
+      if (!menu.includes(wanted)) {
+        await page.keyboard.press("Escape");
+        await widget.waitFor({ state: "hidden", timeout: WAIT });
+      }
+    }
+    const screenshot = await shot(page, "relabelled-menu");
+    await page.keyboard.press("Escape");
+    return { selection, menu, screenshot };
   },
 
   async explain(page) {
@@ -441,6 +458,28 @@ const steps = {
     return { selection, tab: (await tab.textContent()).trim(), text, screenshot, hoverText, hoverShot };
   },
 };
+
+/** Change one setting the way a user does: Settings editor, search, type, Tab. */
+async function editSetting(page, { id, title, value, tab }, shotName) {
+  if (!(await page.locator(".settings-editor").isVisible())) {
+    await runCommand(page, "Preferences: Open User Settings");
+  }
+  const search = page.locator(".settings-editor .suggest-input-container textarea, .settings-editor .settings-header input").first();
+  await search.waitFor({ state: "visible", timeout: WAIT });
+  if (tab) {
+    // Machine-scoped settings of a remote window (code-server) live in the Remote tab, the
+    // others in the User tab.
+    await page.locator(".settings-editor .settings-tabs-widget .action-label", { hasText: tab }).first().click();
+  }
+  await search.fill(id);
+  const setting = page.locator(".settings-editor .setting-item", { hasText: title }).first();
+  const input = setting.locator("input.input").first();
+  await input.waitFor({ state: "visible", timeout: WAIT });
+  const file = shotName ? await shot(page, shotName) : undefined;
+  await input.fill(value);
+  await page.keyboard.press("Tab");
+  return file;
+}
 
 /** Notifications (toasts and the center's history) whose text contains `needle`. */
 async function notificationsWith(page, needle) {
