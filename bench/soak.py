@@ -33,6 +33,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=2126)
     parser.add_argument("--encoding", default="utf-16", choices=["utf-16", "utf-8", "utf-32"])
+    parser.add_argument(
+        "--client", default="visual-studio-code", choices=["visual-studio-code", "neovim"]
+    )
     parser.add_argument("--smoke", action="store_true", help="a short run (40 commands)")
     args = parser.parse_args()
     config = SoakConfig(
@@ -40,6 +43,7 @@ def main() -> int:
         concurrency=args.concurrency,
         seed=args.seed,
         position_encoding=args.encoding,
+        client=args.client,
     )
     key = "sk-m21-sentinel-" + secrets.token_hex(16)
     with ScriptedModelServer() as server:

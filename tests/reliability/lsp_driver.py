@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,14 @@ class Driver(LanguageClient):
         self.encoding = "utf-16"
         self.apply_log: list[tuple[types.ApplyWorkspaceEditParams, bool]] = []
         self.on_applied: Callable[[str, list[Any]], None] | None = None
+        # A test may hold an applyEdit before it is applied (to line up a race).
+        self.before_apply: Callable[[types.ApplyWorkspaceEditParams], Awaitable[None]] | None = None
         self._event = asyncio.Event()
         self._stderr_task: asyncio.Task[None] | None = None
 
-        def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
+        async def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
+            if self.before_apply is not None:
+                await self.before_apply(params)
             return self._on_apply_edit(params)
 
         self.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
@@ -361,13 +365,14 @@ async def start_driver(
     """Start the real server (``python -m m21_lsp.lsp``; with ``debug`` the same server plus
     a read-only ``m21.debug.state`` command, see debug_server.py) and initialize it."""
     driver = Driver()
+    driver.init_caps = caps or client_capabilities("visual-studio-code")  # type: ignore[attr-defined]
     if config is not None:
         driver.set_configuration(config)
     module = "debug_server" if debug else "m21_lsp.lsp"
     await driver.start_io(sys.executable, "-m", module, env=env)
     result = await driver.initialize_session(
         types.InitializeParams(
-            capabilities=caps or client_capabilities("visual-studio-code"),
+            capabilities=driver.init_caps,  # type: ignore[attr-defined]
             initialization_options=init,
             root_uri="file:///soak",
         )

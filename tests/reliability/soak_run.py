@@ -95,6 +95,8 @@ class SoakConfig:
     user_edit_rate: float = 0.6
     chunk_timeout: float = 0.5
     position_encoding: str = "utf-16"  # what the client offers: utf-16 (default), utf-8, utf-32
+    client: str = "visual-studio-code"  # whose captured capabilities to use ("neovim": no
+    # work-done progress and no documentChanges, so edits arrive unversioned)
     rss_growth_bound_kb: int = 150 * 1024
 
 
@@ -111,6 +113,7 @@ class SoakReport:
     applied_after_request_cancel: int = 0
     seconds: float = 0.0
     rss_before_kb: int = 0
+    encoding: str = ""
     rss_after_kb: int = 0
     tasks_before: int = 0
     tasks_after: int = 0
@@ -122,7 +125,8 @@ class SoakReport:
             f"soak: {sum(self.commands_sent.values())} commands "
             f"({dict(sorted(self.commands_sent.items()))}), up to {c.concurrency} at a time, "
             f"maxConcurrentRequests={MAX_CONCURRENT_MODEL_CALLS}, chunkTimeout={c.chunk_timeout}s, "
-            f"positionEncoding={c.position_encoding}, seed={c.seed}, {self.seconds:.1f} s",
+            f"positionEncoding={self.encoding}, client={c.client}, seed={c.seed}, "
+            f"{self.seconds:.1f} s",
             f"  model HTTP requests: {self.http_requests}",
             "  faults injected: " + _fmt(self.faults),
             "  outcomes: " + _fmt(self.outcomes),
@@ -326,14 +330,16 @@ async def run_soak(
         M21_REPAIR_TURNS="1",
         M21_MAX_CONCURRENT_REQUESTS=str(MAX_CONCURRENT_MODEL_CALLS),
     )
-    caps = client_capabilities("visual-studio-code")
+    caps = client_capabilities(config.client)
     if config.position_encoding != "utf-16":
         caps.general = types.GeneralClientCapabilities(
             position_encodings=[types.PositionEncodingKind(config.position_encoding)]
         )
     driver = await start_driver(env, caps=caps, debug=True)
-    if driver.encoding != config.position_encoding:
-        report.problems.append(f"negotiated {driver.encoding}, not {config.position_encoding}")
+    offered = caps.general.position_encodings if caps.general else None
+    if driver.encoding not in [str(e) for e in offered or ["utf-16"]]:
+        report.problems.append(f"negotiated {driver.encoding}, not one of {offered}")
+    report.encoding = driver.encoding
     try:
         await _soak(driver, config, report, responder, model_server, rng)
     finally:
@@ -444,6 +450,9 @@ async def _soak(
         report.cancels_sent["$/cancelRequest"] += 1
 
     async def cancel_by_progress() -> None:
+        window = driver.init_caps.window
+        if not (window and window.work_done_progress):
+            return  # this client cannot cancel through progress
         try:
             tokens = await driver.wait_until(driver.active_progress_tokens, timeout=10)
         except TimeoutError:
