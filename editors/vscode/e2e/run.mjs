@@ -3,9 +3,9 @@
 //
 //   node e2e/run.mjs scenario.json
 //
-// scenario.json: {url, folder, file, outDir, chromium, apiKey, selection: {first, last},
-// instruction, steps: ["set_key", "refactor_cancel", "refactor_discard", "refactor_apply",
-// "explain"], expect: {...}}.
+// scenario.json: {url, folder, file, outDir, chromium, logsDir, apiKey, selection: {first,
+// last}, instruction, steps: a list of names from `steps` below ("set_key", "refactor_cancel",
+// "refactor_discard", "refactor_apply", "explain", "missing_server", "relabel"), expect: {...}}.
 // Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
 // The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
 // fails on its own when the editor never reaches a state it waits for.

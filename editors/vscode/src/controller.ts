@@ -34,6 +34,7 @@ export class ServerController implements vscode.Disposable {
   private crashes = 0;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly progress = new NotificationProgress();
+  private restarting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -66,14 +67,20 @@ export class ServerController implements vscode.Disposable {
    * Stop and start again. `freshStart` (the user asked, or changed how to start the server)
    * allows the "cannot start" message again: it is about a new attempt, not a repeat.
    */
-  async restart(reason: string, freshStart = false): Promise<void> {
-    if (freshStart) {
-      this.failureShown = false;
-    }
-    this.output.info(`Restarting the server: ${reason}`);
-    await this.stop();
-    this.crashes = 0;
-    await this.ready();
+  restart(reason: string, freshStart = false): Promise<void> {
+    // One restart at a time, each after any start in flight: a key saved while the server
+    // was still starting must not be lost to that start's older environment.
+    this.restarting = this.restarting.catch(() => undefined).then(async () => {
+      await this.starting;
+      if (freshStart) {
+        this.failureShown = false;
+      }
+      this.output.info(`Restarting the server: ${reason}`);
+      await this.stop();
+      this.crashes = 0;
+      await this.ready();
+    });
+    return this.restarting;
   }
 
   async stop(): Promise<void> {
