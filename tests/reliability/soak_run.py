@@ -337,7 +337,7 @@ async def run_soak(
         )
     driver = await start_driver(env, caps=caps, debug=True)
     offered = caps.general.position_encodings if caps.general else None
-    if driver.encoding not in [str(e) for e in offered or ["utf-16"]]:
+    if driver.encoding not in [getattr(e, "value", e) for e in offered or ["utf-16"]]:
         report.problems.append(f"negotiated {driver.encoding}, not one of {offered}")
     report.encoding = driver.encoding
     try:
