@@ -631,6 +631,7 @@ async def _soak(
     while time.monotonic() < deadline and not (
         state["cancelHooks"] == 0
         and state["clientUsers"] == 0
+        and state["running"] == 0
         and state["tasks"] <= baseline["tasks"]
     ):
         await asyncio.sleep(0.05)  # polling a condition with a deadline, not a fixed wait
@@ -642,7 +643,7 @@ async def _soak(
             f"asyncio tasks left: {state['tasks']} now, {baseline['tasks']} before: "
             f"{state['taskNames']} (before: {baseline['taskNames']})"
         )
-    if state["cancelHooks"] or state["clientUsers"]:
+    if state["cancelHooks"] or state["clientUsers"] or state["running"]:
         report.problems.append(f"server state not clean: {state}")
     if state["rssKb"] - baseline["rssKb"] > config.rss_growth_bound_kb:
         report.problems.append("server memory grew past the bound")
