@@ -207,6 +207,12 @@ def vscode_user_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def vscode_env_key() -> bool:
+    """Whether the editor inherits M21_API_KEY (else the key must come from SecretStorage)."""
+    return False
+
+
+@pytest.fixture
 def vscode_machine_settings() -> dict[str, Any]:
     """Machine settings of the code-server host, shown in the Settings editor's Remote tab."""
     return {}
@@ -220,6 +226,7 @@ def code_server(
     tmp_path: Path,
     vscode_user_settings: dict[str, Any],
     vscode_machine_settings: dict[str, Any],
+    vscode_env_key: bool,
 ) -> Iterator[CodeServer]:
     """A fresh code-server with the extension installed, serving the project folder."""
     user_data = tmp_path / "user-data"
@@ -234,9 +241,10 @@ def code_server(
         (user_data / "Machine" / "settings.json").write_text(machine, "utf-8")
     config = tmp_path / "code-server.yaml"
     config.write_text("bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n", "utf-8")
-    # The key and the endpoint must come through the extension (SecretStorage, settings),
-    # not from the environment the editor inherits.
-    env = {k: v for k, v in editor_env.items() if k not in ("M21_API_KEY", "M21_BASE_URL")}
+    # The endpoint (and, unless the test says otherwise, the key) must come through the
+    # extension (settings, SecretStorage), not from the environment the editor inherits.
+    dropped = ("M21_BASE_URL",) if vscode_env_key else ("M21_API_KEY", "M21_BASE_URL")
+    env = {k: v for k, v in editor_env.items() if k not in dropped}
     common = [
         str(vscode_tools.code_server),
         "--config",
@@ -471,10 +479,12 @@ MISSING_SERVER = "/nonexistent/bin/m21-lsp"
 NEW_LABEL = "M2.1 test label"
 
 
+@pytest.mark.parametrize("vscode_env_key", [True])
 @pytest.mark.parametrize("vscode_machine_settings", [{"m21.server.path": MISSING_SERVER}])
 def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_forwarded(
-    vscode_tools: Tools, code_server: CodeServer, model_server, tmp_path: Path
+    vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
 ) -> None:
+    model_server.enqueue(Step(content=EXPLAIN_REPLY))
     first, last = line_span(SOURCE, OLD_FUNCTION)
     result = _run_driver(
         vscode_tools,
@@ -500,7 +510,7 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
                 "tab": "User",
             },
             "steps": ["missing_server", "relabel"],
-            "expect": {},
+            "expect": {"explanationSentence": EXPLANATION_SENTENCE},
         },
         tmp_path,
         out_dir=OUT_DIR.with_name("vscode-missing-server"),
@@ -522,11 +532,19 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
     machine = code_server.user_data / "Machine" / "settings.json"
     assert json.loads(machine.read_text("utf-8")).get("m21.server.path", "") == ""
     assert "Tried m21.server.path" in logs
-    assert model_server.requests == []
     # A label changed in the Settings editor reached the running server (no restart): the
     # light bulb offers the actions under the new name.
     menu = steps["relabel"]["menu"]
     assert f"Refactor with {NEW_LABEL}" in menu and f"Explain with {NEW_LABEL}" in menu, menu
     assert logs.count("Starting ") == 1, "changing the label restarted the server"
+    # The light bulb's Explain renders in the side panel too; it is the only model call:
+    # the Explain tried while the server was missing reached nothing.
+    assert EXPLANATION_SENTENCE in steps["relabel"]["explanation"]
+    assert steps["relabel"]["retries"] <= 1
+    assert len(model_server.requests) == 1
+    # This user keeps the key in the environment the editor was started from.
+    assert "API key: from the environment" in step["fixedStatusTooltip"]
+    assert model_server.requests[0].headers.get("authorization") == f"Bearer {sentinel_key}"
+    assert sentinel_key not in logs + code_server.output.text()
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(step["toast"], DOCS_IMAGES / "vscode-server-missing.png")

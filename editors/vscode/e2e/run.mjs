@@ -407,8 +407,9 @@ const steps = {
     // The user clears the wrong path in the Settings editor; the server starts at once.
     const settingsShot = await editSetting(page, scenario.fixSetting, "settings");
     const fixedStatus = await waitServerRunning(page);
+    const fixedStatusTooltip = await statusItem(page).getAttribute("aria-label");
     await shot(page, "server-started");
-    return { status, toast, selection, installMessages, fixedStatus, settingsShot };
+    return { status, toast, selection, installMessages, fixedStatus, fixedStatusTooltip, settingsShot };
   },
 
   async relabel(page) {
@@ -438,7 +439,13 @@ const steps = {
     }
     const screenshot = await shot(page, "relabelled-menu");
     await page.keyboard.press("Escape");
-    return { selection, menu, screenshot };
+    await widget.waitFor({ state: "hidden", timeout: WAIT });
+    // The light bulb's Explain opens the same side panel as the palette command.
+    const tab = page.locator(".tab", { hasText: "m2-1: Explanation" }).first();
+    const { retries } = await lightBulbPick(page, `Explain with ${scenario.relabel.value}`, tab);
+    const explanation = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
+    await shot(page, "lightbulb-explanation");
+    return { selection, menu, screenshot, retries, explanation };
   },
 
   async explain(page) {
