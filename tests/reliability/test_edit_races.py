@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
@@ -44,15 +43,6 @@ async def unversioned(
     await stop_driver(driver)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "lsp/commands.py _apply: a second applyEdit for the same document is sent while the "
-        "first is still unanswered, both computed on the same text; a client without "
-        "documentChanges applies both, stacking the second on the first. Needs a "
-        "per-document lock around rebase+applyEdit that also waits for the client's didChange."
-    ),
-)
 async def test_two_refactors_finishing_together_never_stack(
     unversioned: Driver, model_server: ScriptedModelServer
 ) -> None:

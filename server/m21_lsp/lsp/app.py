@@ -113,6 +113,7 @@ class M21Protocol(LanguageServerProtocol):
                     text=text,
                 )
             )
+        self._server.documents.changed(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 

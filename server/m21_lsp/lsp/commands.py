@@ -275,6 +275,11 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         run.close()
 
 
+# How long an applied edit may take to come back as didChange before the next edit for the
+# same document goes ahead anyway (a client that never reports it is broken; don't hang).
+APPLY_SETTLE_SECONDS = 5.0
+
+
 async def _current(ls: M21Server, uri: str) -> Snapshot:
     snap = ls.documents.get(ls.workspace, uri)
     if snap is None:
@@ -290,6 +295,19 @@ async def _apply(
     result: RefactorResult,
     settings: Settings,
 ) -> dict[str, Any]:
+    async with ls.documents.edit_lock(target.snap.uri):
+        return await _apply_locked(ls, run, target, req, result, settings)
+
+
+async def _apply_locked(
+    ls: M21Server,
+    run: Run,
+    target: Target,
+    req: RefactorRequest,
+    result: RefactorResult,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Rebase, send and settle one edit while holding the document's edit lock."""
     uri = target.snap.uri
     for _attempt in range(APPLY_ATTEMPTS):
         snap = await _current(ls, uri)
@@ -314,6 +332,10 @@ async def _apply(
             types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
         )
         if response.applied:
+            # Keep the lock until the client's didChange shows the edit, so that the next
+            # edit for this document is computed on the text the client really has.
+            if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
+                ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
             return _applied(ls, run, snap, edits, result)
         after = await _current(ls, uri)
         if after.version == snap.version and after.text == snap.text:

@@ -8,7 +8,8 @@ every request while the user moves the cursor.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import asyncio
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -60,6 +61,43 @@ class Documents:
     def __init__(self, max_cached: int = 64) -> None:
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
         self._max = max_cached
+        # One edit at a time per document: a client without versioned edits (Neovim 0.7)
+        # applies whatever it is sent, so two edits computed on the same text would stack.
+        self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._change_waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+
+    def edit_lock(self, uri: str) -> asyncio.Lock:
+        """Held from computing an edit until the client has reported applying it."""
+        return self._edit_locks[unquote(uri)]
+
+    def changed(self, uri: str) -> None:
+        """Called for every didChange: wakes whoever waits for this document to move on."""
+        for waiter in self._change_waiters.pop(unquote(uri), set()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_change(self, workspace: Workspace, snap: Snapshot, timeout: float) -> bool:
+        """Wait until the document is no longer ``snap`` (the client's didChange for an
+        edit it applied). False when it did not change within ``timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            now = self.get(workspace, snap.uri)
+            if now is None or now.version != snap.version or now.text != snap.text:
+                return True
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            key = unquote(snap.uri)
+            self._change_waiters[key].add(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                return False
+            finally:
+                self._change_waiters[key].discard(waiter)
+                if not self._change_waiters[key]:
+                    del self._change_waiters[key]
 
     @staticmethod
     def encoding(workspace: Workspace) -> Encoding:
