@@ -452,7 +452,9 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
 
     # The model saw four requests, each with the key from SecretStorage, sent to the URL
     # from the user's settings, with the selected code.
-    assert len(model_server.requests) == 4
+    seen = [(r.completed, r.client_closed_early) for r in model_server.requests]
+    timings = [(s["name"], s["seconds"]) for s in result["steps"]]
+    assert len(model_server.requests) == 4, f"requests (completed, closed early): {seen}; {timings}"
     for request in model_server.requests:
         assert request.headers.get("authorization") == f"Bearer {sentinel_key}"
     prompts = [json.dumps(r.json["messages"]) for r in model_server.requests]
