@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 
 from ..config import Settings
-from ..edits import OffsetEdit
+from ..edits import OffsetEdit, rebase_edits
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
 from ..model_types import Usage
@@ -334,7 +334,16 @@ async def _apply_locked(
         if response.applied:
             # Keep the lock until the client's didChange shows the edit, so that the next
             # edit for this document is computed on the text the client really has.
-            if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
+            # A change that leaves every edited region untouched is someone's typing, not
+            # our edit (rebase_edits could still move the edit onto it): keep waiting.
+            def landed(
+                now: Snapshot, snap: Snapshot = snap, edits: list[OffsetEdit] = edits
+            ) -> bool:
+                return rebase_edits(snap.text, now.text, edits) is None
+
+            if not await ls.documents.wait_for_change(
+                ls.workspace, snap, APPLY_SETTLE_SECONDS, landed
+            ):
                 ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
             return _applied(ls, run, snap, edits, result)
         after = await _current(ls, uri)

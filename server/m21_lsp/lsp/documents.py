@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -76,13 +77,24 @@ class Documents:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait_for_change(self, workspace: Workspace, snap: Snapshot, timeout: float) -> bool:
-        """Wait until the document is no longer ``snap`` (the client's didChange for an
-        edit it applied). False when it did not change within ``timeout`` seconds."""
+    async def wait_for_change(
+        self,
+        workspace: Workspace,
+        snap: Snapshot,
+        timeout: float,
+        settled: Callable[[Snapshot], bool] | None = None,
+    ) -> bool:
+        """Wait until the document is no longer ``snap`` and ``settled(now)`` holds (the
+        client's didChange for an edit it applied, not merely someone's typing elsewhere).
+        False when that did not happen within ``timeout`` seconds."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             now = self.get(workspace, snap.uri)
-            if now is None or now.version != snap.version or now.text != snap.text:
+            if now is None:
+                return True
+            if (now.version != snap.version or now.text != snap.text) and (
+                settled is None or settled(now)
+            ):
                 return True
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
