@@ -234,10 +234,10 @@ def test_range_counts_code_points_end_exclusive() -> None:
         parse_range("2:1-1:1", text)
 
 
-def test_apply_moves_the_edit_when_the_file_changed_elsewhere_meanwhile(
-    env: str, sample: Path, model_server: ScriptedModelServer
-) -> None:
-    """The user edits another part of the file while the model is still thinking."""
+def apply_while_user_edits(
+    sample: Path, model_server: ScriptedModelServer, old: str, new: str
+) -> tuple[tuple[int, str, str], str]:
+    """Run ``refactor --apply`` and change the file on disk while the model "thinks"."""
     model_server.enqueue(Step(fixture="refactor_basic", hold=True))
     result: dict[str, tuple[int, str, str]] = {}
     worker = threading.Thread(
@@ -247,13 +247,20 @@ def test_apply_moves_the_edit_when_the_file_changed_elsewhere_meanwhile(
     )
     worker.start()
     assert model_server.wait_for_requests(1)
-    edited = sample.read_text().replace(
-        "def load_items(path):", "def load_items(path, strict=False):"
-    )
+    edited = sample.read_text().replace(old, new)
     sample.write_text(edited)
     model_server.release()
     worker.join(timeout=60)
-    code, _, err = result["r"]
+    return result["r"], edited
+
+
+def test_apply_moves_the_edit_when_the_file_changed_elsewhere_meanwhile(
+    env: str, sample: Path, model_server: ScriptedModelServer
+) -> None:
+    """The user edits another part of the file while the model is still thinking."""
+    (code, _, err), edited = apply_while_user_edits(
+        sample, model_server, "def load_items(path):", "def load_items(path, strict=False):"
+    )
     assert code == 0, err
     assert sample.read_text() == edited.replace(OLD_FUNCTION, NEW_FUNCTION)
 
@@ -261,20 +268,9 @@ def test_apply_moves_the_edit_when_the_file_changed_elsewhere_meanwhile(
 def test_apply_refuses_when_the_selection_itself_changed(
     env: str, sample: Path, model_server: ScriptedModelServer
 ) -> None:
-    model_server.enqueue(Step(fixture="refactor_basic", hold=True))
-    result: dict[str, tuple[int, str, str]] = {}
-    worker = threading.Thread(
-        target=lambda: result.setdefault(
-            "r", run("refactor", str(sample), "--lines", LINES, "--apply")
-        )
+    (code, _, err), edited = apply_while_user_edits(
+        sample, model_server, "total = 0", "total = 0.0"
     )
-    worker.start()
-    assert model_server.wait_for_requests(1)
-    edited = sample.read_text().replace("total = 0", "total = 0.0")
-    sample.write_text(edited)
-    model_server.release()
-    worker.join(timeout=60)
-    code, _, err = result["r"]
     assert code == 1 and "changed" in err
     assert sample.read_text() == edited
 
