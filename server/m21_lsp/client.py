@@ -583,7 +583,7 @@ def _status_error(
     if status == 401:
         return AuthError(
             f"The model endpoint rejected the API key ({shown}). Check M21_API_KEY "
-            "(or AIMLAPI_KEY), or the apiKey setting of your editor."
+            "(or AIMLAPI_KEY), or your editor's key setting (VS Code: 'm2-1: Set API Key')."
         )
     if status == 402 or status == 403:
         return CreditsError(
@@ -631,7 +631,7 @@ def _base_resp_error(base: dict[str, Any]) -> ModelError | None:
     if code in _MINIMAX_AUTH:
         return AuthError(
             f"The model endpoint rejected the API key ({shown}). Check M21_API_KEY "
-            "(or AIMLAPI_KEY), or the apiKey setting of your editor."
+            "(or AIMLAPI_KEY), or your editor's key setting (VS Code: 'm2-1: Set API Key')."
         )
     if code in _MINIMAX_CREDITS:
         return CreditsError(

@@ -84,7 +84,7 @@ class Settings:
         if not self.api_key:
             raise ConfigError(
                 "No API key is set. Set M21_API_KEY (or AIMLAPI_KEY) in the environment, "
-                "or the apiKey setting of your editor."
+                "or your editor's key setting (VS Code: 'm2-1: Set API Key')."
             )
         return self.api_key
 
