@@ -175,6 +175,10 @@ function startedOrLost(started, lostBefore) {
       () => finish(resolve, "started"),
       (error) => finish(reject, error),
     );
+    // The loss may have been logged before the watcher was attached: no event would follow.
+    if (lostActions() > lostBefore) {
+      finish(resolve, "lost");
+    }
   });
 }
 
