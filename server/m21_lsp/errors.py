@@ -148,6 +148,13 @@ class NoCodeInReply(ReplyError):
     kind = "no_code"
 
 
+class StructureError(ReplyError):
+    """The reply's code parses but would change the file's structure around it (a method
+    nested in a repeated ``class``, a docstring shifted): refused, never applied."""
+
+    kind = "structure"
+
+
 class InvalidPython(M21Error):
     """The replacement does not parse, even after the repair turn(s)."""
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from . import unwrap
 from .errors import NoCodeInReply, ReplyError
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\r\n]*?)[ \t]*$")
@@ -312,7 +313,12 @@ def _unmatched_imports(lines: list[str], context: list[str]) -> list[str]:
 
 
 def extract_code(
-    reply_text: str, selection: str, *, document: str | None = None, start: int | None = None
+    reply_text: str,
+    selection: str,
+    *,
+    document: str | None = None,
+    start: int | None = None,
+    python: bool = True,
 ) -> str:
     """The code that replaces ``selection``, taken from a reasoning-stripped reply.
 
@@ -326,7 +332,14 @@ def extract_code(
     chosen = choose_block(blocks, selection)
     code = chosen.code
     if document is not None:
-        code = _context_cut(code, selection, document, start)
+        if start is None or document[start : start + len(selection)] != selection:
+            start = document.find(selection) if selection else -1
+        unwrapped = (
+            unwrap.unwrap(code, document, start, start + len(selection))
+            if python and start >= 0
+            else None
+        )
+        code = unwrapped if unwrapped is not None else _context_cut(code, selection, document, start)
     placeholder = _PLACEHOLDER.search(code)
     if placeholder and not _PLACEHOLDER.search(selection):
         raise ReplyError(

@@ -13,13 +13,21 @@ keeps answering while a refactor is being checked.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Protocol
 
 from . import edits as edits_mod
-from . import extract, limits, prompt, shape, validate
+from . import extract, limits, outline, prompt, shape, validate
 from .config import Settings
-from .errors import InvalidPython, ReplyError, StaleDocument, UsageError
+from .errors import (
+    InvalidPython,
+    M21Error,
+    ReplyError,
+    StaleDocument,
+    StructureError,
+    UsageError,
+)
 from .limits import refused_path_reason
 from .model_types import Completion, Progress, ProgressCallback, Usage
 from .pipeline_types import ExplainResult, RefactorRequest, RefactorResult
@@ -98,18 +106,8 @@ async def refactor(
         calls += 1
         usage.add(completion.usage)
         _report(on_progress, Progress("checking"))
-        code = extract.extract_code(
-            completion.text, selection, document=req.text, start=req.start
-        )
-        candidate = await asyncio.to_thread(
-            shape.build_candidate, req.text, req.start, req.end, code, is_python=req.is_python
-        )
-        if not req.is_python:
-            break
         try:
-            await asyncio.to_thread(
-                validate.check_python, candidate.new_text, candidate.changed_spans
-            )
+            candidate = await asyncio.to_thread(_checked_candidate, req, selection, completion.text)
             break
         except InvalidPython as exc:
             if repairs_left <= 0:
@@ -143,6 +141,61 @@ async def refactor(
         model_calls=calls,
         seconds=time.monotonic() - started,
     )
+
+
+# The readings of a reply tried in turn, until one gives an edit that parses and keeps the
+# file's structure: (take enclosing blocks out of the reply, re-indent level by level even
+# when the reply's indentation looks consistent).
+_READINGS = ((True, False), (False, False), (True, True), (False, True))
+_MOVE_WORDS = re.compile(r"(?i)\b(move|nest|indent|dedent|unnest)\b")
+
+
+def _checked_candidate(req: RefactorRequest, selection: str, reply_text: str) -> shape.Candidate:
+    """The first reading of the reply whose edit parses and passes the structural guard.
+
+    When none does, the first reading's failure is raised: an :class:`InvalidPython` (so
+    the caller can ask for a repair) or a :class:`StructureError` saying what the reply
+    did; the document is never touched either way.
+    """
+    first_error: M21Error | None = None
+    seen: set[str] = set()
+    readings = _READINGS if req.is_python else _READINGS[1:2]
+    allow_moves = bool(req.instruction and _MOVE_WORDS.search(req.instruction))
+    for unwrap_blocks, force in readings:
+        try:
+            code = extract.extract_code(
+                reply_text, selection, document=req.text, start=req.start, python=unwrap_blocks
+            )
+            candidate = shape.build_candidate(
+                req.text, req.start, req.end, code, is_python=req.is_python, force_reindent=force
+            )
+            if candidate.new_text in seen:
+                continue
+            seen.add(candidate.new_text)
+            if not req.is_python:
+                return candidate
+            validate.check_python(candidate.new_text, candidate.changed_spans)
+            span = candidate.changed_spans[-1]
+            problem = outline.check(
+                req.text,
+                (candidate.start, candidate.end),
+                candidate.new_text,
+                span,
+                allow_moves=allow_moves,
+            )
+            if problem is None:
+                return candidate
+            raise StructureError(
+                f"The model's code was not applied: {problem}. Nothing was changed. Try "
+                "again, or select the whole block the code belongs to."
+            )
+        except M21Error as exc:
+            if first_error is None:
+                first_error = exc
+            elif isinstance(first_error, InvalidPython) and isinstance(exc, StructureError):
+                first_error = exc  # a reading that parses says more than one that does not
+    assert first_error is not None
+    raise first_error
 
 
 def _spans_in_result(moved: list[edits_mod.OffsetEdit]) -> list[tuple[int, int]]:

@@ -322,3 +322,80 @@ def top_level_region(
             break
         start = top_level_start(text, prev_line_start(text, start))
     return 0, len(text)
+
+
+# --- line kinds -------------------------------------------------------------------------
+
+BLANK, STATEMENT, COMMENT, CONTINUATION, STRING = "blank", "stmt", "comment", "cont", "str"
+_STRING_START = re.compile(r"(?i:[rbuf]{0,2})('''|\"\"\"|'|\")")
+_LINE_TOKEN = re.compile(r"#|(?i:[rbuf]{0,2})(?:'''|\"\"\"|'|\")|[()\[\]{}]|\\$")
+
+
+def line_kinds(lines: list[str]) -> list[tuple[str, int]]:
+    """For each line, what it begins as and the line that owns its indentation.
+
+    ``stmt`` and ``comment`` lines start a logical line (their indentation is the code's);
+    ``cont`` lines continue brackets or a backslash, ``str`` lines begin inside a string
+    (their leading whitespace is the string's content): both belong to the logical line
+    that opened them, whose index is the owner. Works on fragments that do not tokenize
+    (a selection's partial block, an ``else:`` without its ``if``), unlike ``tokenize``.
+    """
+    out: list[tuple[str, int]] = []
+    quote: str | None = None  # the open string's delimiter, carried across lines
+    depth = 0
+    backslash = False
+    owner = 0
+    for k, line in enumerate(lines):
+        if quote is not None:
+            kind = STRING
+        elif depth > 0 or backslash:
+            kind = CONTINUATION
+        elif not line.strip():
+            kind = BLANK
+        else:
+            owner = k
+            kind = COMMENT if line.lstrip(" \t\f").startswith("#") else STATEMENT
+        out.append((kind, owner if kind != BLANK else k))
+        backslash = False
+        pos = 0
+        n = len(line)
+        while pos < n:
+            if quote is not None:
+                close = _find_close(line, pos, quote)
+                if close < 0:
+                    if len(quote) == 1 and not line.endswith("\\"):
+                        quote = None  # an unterminated one-line string ends with its line
+                    pos = n
+                    break
+                pos = close
+                quote = None
+                continue
+            m = _LINE_TOKEN.search(line, pos)
+            if m is None:
+                break
+            tok = m.group(0)
+            pos = m.end()
+            if tok == "#":
+                break
+            if tok == "\\":
+                backslash = True
+            elif tok in "([{":
+                depth += 1
+            elif tok in ")]}":
+                depth = max(depth - 1, 0)
+            else:
+                quote = tok.lstrip("rbufRBUF")
+    return out
+
+
+def _find_close(line: str, pos: int, quote: str) -> int:
+    """End offset of ``quote`` closing a string in ``line`` from ``pos``, -1 if none."""
+    while True:
+        k = line.find(quote, pos)
+        back = line.find("\\", pos)
+        if back >= 0 and (k < 0 or back < k):
+            pos = back + 2
+            if pos > len(line):
+                return -1
+            continue
+        return -1 if k < 0 else k + len(quote)

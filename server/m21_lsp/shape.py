@@ -14,12 +14,10 @@ code into the exact text that replaces the selection, keeping:
 
 from __future__ import annotations
 
-import io
 import re
-import tokenize
 from dataclasses import dataclass, field
 
-from . import pyscan
+from . import prompt, pyscan, reindent
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _TRIPLE = re.compile(
@@ -49,6 +47,8 @@ class Candidate:
     replacement: str
     changed_spans: list[tuple[int, int]] = field(default_factory=list)
     hoisted_imports: list[str] = field(default_factory=list)
+    start: int = 0  # the replaced range in the old document (the selection, or from
+    end: int = 0  # its line start when the first line's indentation changed)
 
 
 def document_eol(text: str, near: int = 0) -> str:
@@ -115,86 +115,6 @@ def string_continuation_lines(code: str) -> set[int]:
 
 def _leading(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _statement_lines(code: str) -> set[int] | None:
-    """Indices of lines that begin a logical line (not continuations inside brackets),
-    or ``None`` when the code does not tokenize (then every line counts)."""
-    starts: set[int] = set()
-    expect = True
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type in (tokenize.NEWLINE, tokenize.NL):
-                expect = tok.type == tokenize.NEWLINE or expect
-                continue
-            if tok.type in (tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
-                continue
-            if expect and tok.type != tokenize.ENDMARKER:
-                starts.add(tok.start[0] - 1)
-            expect = False
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return None
-    return starts
-
-
-def _code_unit(lines: list[str], protected: set[int], statements: set[int] | None) -> int:
-    """The indentation step the code itself uses (in columns), 4 when it has none.
-
-    Only statement lines count: a hanging indent inside brackets (two spaces, or aligned
-    with an open parenthesis) says nothing about the block indentation.
-    """
-    widths = sorted(
-        {
-            pyscan.indent_width(line)
-            for k, line in enumerate(lines)
-            if k not in protected
-            and line.strip()
-            and line[:1] in " \t"
-            and (statements is None or k in statements)
-        }
-    )
-    return widths[0] if widths else 4
-
-
-def reindent(
-    code: str, base: str, style: IndentStyle, *, protect_strings: bool = True
-) -> list[str]:
-    """Lines of ``code`` dedented, converted to ``style`` and prefixed with ``base``.
-
-    Lines inside multi-line strings keep their text exactly; blank lines become empty.
-    """
-    lines = _split(code)
-    protected = string_continuation_lines("\n".join(lines)) if protect_strings else set()
-    movable = [k for k, line in enumerate(lines) if k not in protected and line.strip()]
-    if not movable:
-        return lines
-    common = min(pyscan.indent_width(lines[k]) for k in movable)
-    dedented = [_dedent_to(lines[k], common) for k in range(len(lines))]
-    statements = _statement_lines("\n".join(dedented) + "\n") if protect_strings else None
-    unit = _code_unit(dedented, protected, statements)
-    out: list[str] = []
-    for k, line in enumerate(lines):
-        if k in protected:
-            out.append(line)
-            continue
-        if not line.strip():
-            out.append("")
-            continue
-        width = pyscan.indent_width(line) - common
-        levels, extra = divmod(max(width, 0), unit)
-        if style.uses_tabs:
-            indent = "\t" * levels + " " * extra
-        else:
-            indent = style.unit * levels + " " * extra
-        out.append(base + indent + line.lstrip(" \t"))
-    return out
-
-
-def _dedent_to(line: str, columns: int) -> str:
-    if not line.strip():
-        return ""
-    width = pyscan.indent_width(line)
-    return " " * max(width - columns, 0) + line.lstrip(" \t")
 
 
 def _leading_imports(lines: list[str], protected: set[int]) -> tuple[list[str], int]:
@@ -307,20 +227,6 @@ def _string_statement_end(text: str, pos: int) -> int | None:
     return end if pyscan.is_clean(text, pos, end) else None
 
 
-def _blank_shape(selection: str) -> tuple[int, int]:
-    """How many whole blank lines the selection starts and ends with (its shape)."""
-    lines = _split(selection)
-    lead = 0
-    while lead < len(lines) - 1 and not lines[lead].strip():
-        lead += 1
-    trail = 0
-    k = len(lines) - 2  # the last element is what follows the final newline
-    while k >= lead and not lines[k].strip():
-        trail += 1
-        k -= 1
-    return lead, trail
-
-
 def _edges(selection: str) -> tuple[str, str, str]:
     """Split off whitespace-only partial lines at the selection's edges.
 
@@ -382,24 +288,64 @@ def _hoist(
     return lines[body_start:], hoisted, point
 
 
+def frame_unit(doc_text: str, start: int, end: int, shown: list[str], *, python: bool) -> str:
+    """One indentation level as the code around the selection writes it.
+
+    Read from statement lines only (never string or continuation lines): first the
+    selection's own nesting, then the top-level statement that holds it, then the start of
+    the file; four spaces when none of them nests anything.
+    """
+    found = reindent.indent_unit(shown, reindent.kinds(shown, python))
+    if found is not None:
+        return found
+    if python:
+        a, b = pyscan.top_level_region(doc_text, start, end)
+        if b - a <= 400_000:
+            lines = _split(doc_text[a:b])
+            found = reindent.indent_unit(lines, reindent.kinds(lines, python))
+            if found is not None:
+                return found
+    head = _split(doc_text[:20_000])[:-1]
+    found = reindent.indent_unit(head, reindent.kinds(head, python))
+    if found is not None:
+        return found
+    return detect_indent_style(doc_text, start).unit
+
+
 def build_candidate(
-    doc_text: str, start: int, end: int, code: str, *, is_python: bool = True
+    doc_text: str,
+    start: int,
+    end: int,
+    code: str,
+    *,
+    is_python: bool = True,
+    force_reindent: bool = False,
 ) -> Candidate:
-    """The document with ``doc_text[start:end]`` replaced by ``code``, shaped to fit."""
+    """The document with ``doc_text[start:end]`` replaced by ``code``, shaped to fit.
+
+    ``code`` is in the frame the prompt showed (or in a presentation :mod:`reindent` can
+    bring back to it); ``force_reindent`` moves it level by level even when its own
+    indentation looks consistent (one of the pipeline's other readings of a reply).
+    """
     eol = document_eol(doc_text, start)
     head, selection, tail = _edges(doc_text[start:end])
     inner_start = start + len(head)
+    inner_end = end - len(tail)
     line_begin = pyscan.line_start(doc_text, inner_start)
     before = doc_text[line_begin:inner_start]
     at_line_start = not before.strip(" \t")
-    lead, trail = _blank_shape(selection)
-    if at_line_start:
-        sel_lines = _split(before + selection)
-        first_code = next((ln for ln in sel_lines if ln.strip()), before)
-        base = _leading(first_code)
-    else:
-        base = _leading(pyscan.line_text(doc_text, line_begin))
-    style = IndentStyle("\t") if "\t" in base else detect_indent_style(doc_text, start)
+    region_start = line_begin if at_line_start else inner_start
+    region = doc_text[region_start:inner_end]
+    ends_with_eol = region.endswith(("\n", "\r"))
+    original = _split(region)
+    shown_text, common = prompt.dedent_selection(doc_text, inner_start, inner_end)
+    shown = shown_text.split("\n")
+    if ends_with_eol:
+        original, shown = original[:-1], shown[:-1]
+    lead = next((k for k, line in enumerate(original) if line.strip()), len(original))
+    trail = next((k for k, line in enumerate(reversed(original)) if line.strip()), 0)
+    trail = min(trail, len(original) - lead)
+    middle = slice(lead, len(original) - trail)
 
     lines = _trim_blank_edges(_split(code))
     hoisted: list[str] = []
@@ -408,18 +354,27 @@ def build_candidate(
         lines, hoisted, insert_at = _hoist(doc_text, line_begin, selection, lines)
         lines = _trim_blank_edges(lines)
 
-    shaped = reindent("\n".join(lines), base, style, protect_strings=is_python)
-    if not at_line_start:
-        shaped[0] = shaped[0].lstrip(" \t")
-    elif before and not lead:
-        # The indentation before ``start`` stays in the document; do not repeat it.
-        shaped[0] = shaped[0][len(before) :] if shaped[0].startswith(before) else shaped[0]
-
-    ends_with_eol = selection.endswith(("\n", "\r")) or bool(tail)
-    body = eol.join(shaped)
-    if at_line_start:
-        body = eol * lead + body
-    replacement = head + body + (eol * (trail + 1) if ends_with_eol else "") + tail
+    if not at_line_start and len(original) == 1:
+        # One partial line: new lines the reply adds continue that line's indentation.
+        common = _leading(pyscan.line_text(doc_text, line_begin))
+    frame = reindent.Frame(
+        shown=shown[middle],
+        original=original[middle],
+        common=common,
+        unit=frame_unit(doc_text, inner_start, inner_end, shown[middle], python=is_python),
+        python=is_python,
+        first_partial=not at_line_start and lead == 0,
+    )
+    fitted = reindent.fit(lines, frame, force=force_reindent)
+    body = eol.join([*original[:lead], *fitted, *original[middle.stop :]])
+    if ends_with_eol:
+        body += eol
+    if at_line_start and body.startswith(before):
+        region_start, body = inner_start, body[len(before) :]
+    replaced_start = min(region_start, start)
+    replacement = doc_text[replaced_start:region_start] + body + doc_text[inner_end:end]
+    if replaced_start < start:
+        start = replaced_start
 
     new_text = doc_text[:start] + replacement + doc_text[end:]
     spans: list[tuple[int, int]] = []
@@ -440,4 +395,6 @@ def build_candidate(
         replacement=replacement,
         changed_spans=spans,
         hoisted_imports=hoisted,
+        start=start,
+        end=end,
     )

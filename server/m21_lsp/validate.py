@@ -282,8 +282,8 @@ def name_warnings(old_selection: str, replacement: str, new_document: str) -> li
             if indented:
                 region = region_bounds(new_document, start, end)
         for name, is_def in sorted(old_names.items()):
-            if name in new_names or name.startswith("__"):
-                continue
+            if name in new_names or (name.startswith("__") and not is_def):
+                continue  # a dunder method (``__init__``) lost is worth a warning too
             if is_def:
                 warnings.append(
                     f"`{name}` was defined by the selected code but the new code no longer "

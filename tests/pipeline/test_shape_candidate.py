@@ -289,6 +289,7 @@ def _documents(draw: st.DrawFn) -> tuple[str, int, int, str, str]:
 @given(_documents())
 def test_shaped_method_always_fits(case: tuple[str, int, int, str, str]) -> None:
     doc, start, end, code, eol = case
+    unit = doc.split("def keep")[0].rsplit("\n", 1)[-1]
     cand = build_candidate(doc, start, end, code)
     new = cand.new_text
     assert new.startswith(doc[:start]) and new.endswith(doc[end:])
@@ -299,7 +300,12 @@ def test_shaped_method_always_fits(case: tuple[str, int, int, str, str]) -> None
     method = next(n for n in holder.body if isinstance(n, ast.FunctionDef) and n.name == "method")
     assign = method.body[0]
     assert isinstance(assign, ast.Assign)
-    expected = ast.parse(code).body[0].body[0].value.value  # type: ignore[attr-defined]
+    written = ast.parse(code).body[0].body[0].value.value  # type: ignore[attr-defined]
+    # The reply is in the prompt's frame (the selection with its common indentation, one
+    # ``unit``, taken off every line): string lines get that indentation back too, so a
+    # string the model repeats from the prompt keeps the value it has in the file.
+    first, *rest = written.split("\n")
+    expected = "\n".join([first, *(unit + line for line in rest)])
     assert assign.value.value == expected  # type: ignore[attr-defined]
     _check_spans(doc, cand)
 
@@ -318,6 +324,10 @@ def test_any_document_and_code_keep_the_outside_intact(data: st.DataObject) -> N
     is_python = data.draw(st.booleans())
     cand = build_candidate(doc, start, end, code, is_python=is_python)
     new = cand.new_text
+    # The replaced range starts at the selection, or at its line start when the reply
+    # changes the indentation in front of it.
+    assert cand.start == start or (cand.start < start and not doc[cand.start : start].strip())
+    start = cand.start
     if not cand.hoisted_imports:
         assert new == doc[:start] + cand.replacement + doc[end:]
         assert cand.changed_spans == [(start, start + len(cand.replacement))]

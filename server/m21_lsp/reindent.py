@@ -1,0 +1,260 @@
+"""Put the model's lines back where the prompt took the selection from.
+
+The prompt shows the selection with its common indentation (``common``) taken off every
+line, lines inside strings included (:func:`prompt.dedent_selection`). The model answers
+in that frame. Re-indenting is the exact inverse, line for line: ``common`` goes back on
+every line, strings included, so a reply that repeats what the prompt showed gives the
+document back byte for byte, and an untouched docstring keeps its value.
+
+Models do not always answer in the frame. Some repeat the code at its original
+indentation, some write four spaces where the file uses tabs or two spaces. So the frame
+is checked, not assumed: the reply's base indentation and indent unit (read from its
+statement lines only, never from lines inside strings, brackets or after a backslash) are
+compared with the frame's. When they agree the reply's own indentation is kept; when they
+do not, statement lines are moved level by level into the frame's unit, continuation lines
+follow their statement, and string lines either keep the text the model wrote or move with
+their statement (a docstring written in the model's unit), whichever gives back a string
+the prompt showed; when neither does, a docstring moves and any other string stays.
+
+Reply lines that equal a shown line (ignoring trailing whitespace) are emitted as the
+document's original line, so whitespace the prompt could not show (trailing spaces, the
+content of blank lines) survives a reply that did not change them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from . import pyscan
+
+_STMT = (pyscan.STATEMENT, pyscan.COMMENT)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the prompt showed: the selection's lines with ``common`` taken off, the
+    document's lines they came from, and the indent unit to use for new levels."""
+
+    shown: list[str]
+    original: list[str]
+    common: str
+    unit: str
+    python: bool = True
+    first_partial: bool = False  # the selection starts after code on its first line
+
+
+def _ws(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def kinds(lines: list[str], python: bool) -> list[tuple[str, int]]:
+    if python:
+        return pyscan.line_kinds(lines)
+    return [(pyscan.STATEMENT if line.strip() else pyscan.BLANK, k) for k, line in enumerate(lines)]
+
+
+def indent_unit(
+    lines: list[str], line_kinds: list[tuple[str, int]], skip_first: bool = False
+) -> str | None:
+    """The most common step between a statement line and a deeper one after it (the
+    string that one more level adds: ``"\\t"``, ``"    "``, ``"  "``), or ``None``."""
+    steps: Counter[str] = Counter()
+    stack: list[str] = []
+    for k, (kind, _owner) in enumerate(line_kinds):
+        if kind != pyscan.STATEMENT or (skip_first and k == 0):
+            continue
+        ws = _ws(lines[k])
+        while (
+            stack and pyscan.indent_width(stack[-1]) >= pyscan.indent_width(ws) and stack[-1] != ws
+        ):
+            stack.pop()
+        if stack and stack[-1] == ws:
+            continue
+        if stack and ws.startswith(stack[-1]):
+            steps[ws[len(stack[-1]) :]] += 1
+        elif stack:
+            steps[" " * (pyscan.indent_width(ws) - pyscan.indent_width(stack[-1]))] += 1
+        stack.append(ws)
+    if not steps:
+        return None
+    best = max(steps.values())
+    return min((s for s, c in steps.items() if c == best), key=lambda s: (len(s), s))
+
+
+def _statement_widths(
+    lines: list[str], line_kinds: list[tuple[str, int]], skip_first: bool
+) -> list[int]:
+    return [
+        pyscan.indent_width(lines[k])
+        for k, (kind, _o) in enumerate(line_kinds)
+        if kind == pyscan.STATEMENT and not (skip_first and k == 0)
+    ]
+
+
+def _base_ws(
+    lines: list[str], line_kinds: list[tuple[str, int]], width: int, skip_first: bool
+) -> str:
+    for k, (kind, _o) in enumerate(line_kinds):
+        if kind == pyscan.STATEMENT and not (skip_first and k == 0):
+            if pyscan.indent_width(lines[k]) == width:
+                return _ws(lines[k])
+    return " " * width
+
+
+def _relevel(ws: str, base_ws: str, r_unit: str | None, r_unit_width: int, unit: str) -> str:
+    """The indentation ``ws`` (the reply's, above its base ``base_ws``) as levels of
+    ``unit``; what does not make a whole level stays as spaces."""
+    if ws.startswith(base_ws):
+        rel = ws[len(base_ws) :]
+    else:
+        rel = " " * max(pyscan.indent_width(ws) - pyscan.indent_width(base_ws), 0)
+    if r_unit == "\t":
+        tabs = len(rel) - len(rel.lstrip("\t"))
+        levels, extra = tabs, pyscan.indent_width(rel[tabs:].replace("\t", " " * 8))
+    else:
+        levels, extra = divmod(pyscan.indent_width(rel), max(r_unit_width, 1))
+    return unit * levels + " " * extra
+
+
+def _string_runs(line_kinds: list[tuple[str, int]]) -> dict[int, list[int]]:
+    """Owner line -> the string lines that belong to it."""
+    runs: dict[int, list[int]] = {}
+    for k, (kind, owner) in enumerate(line_kinds):
+        if kind == pyscan.STRING:
+            runs.setdefault(owner, []).append(k)
+    return runs
+
+
+def _contains_run(haystack: list[str], needle: list[str]) -> bool:
+    if not needle:
+        return True
+    n = len(needle)
+    first = needle[0]
+    for i in range(len(haystack) - n + 1):
+        if haystack[i] == first and haystack[i : i + n] == needle:
+            return True
+    return False
+
+
+def _moved(line: str, old_ws: str, new_ws: str) -> str:
+    """``line`` moved as its owner moved from ``old_ws`` to ``new_ws``."""
+    if line.startswith(old_ws):
+        return new_ws + line[len(old_ws) :]
+    delta = pyscan.indent_width(new_ws) - pyscan.indent_width(old_ws)
+    if delta >= 0:
+        return " " * delta + line
+    return _remove_columns(line, -delta)
+
+
+def _remove_columns(line: str, columns: int) -> str:
+    """``line`` without its first ``columns`` columns of indentation (tabs count to the
+    next multiple of eight, as the tokenizer counts them)."""
+    width = k = 0
+    while k < len(line) and line[k] in " \t" and width < columns:
+        width = (width // 8 + 1) * 8 if line[k] == "\t" else width + 1
+        k += 1
+    return line[k:]
+
+
+def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]:
+    """The reply's lines in the prompt's frame (see the module docs)."""
+    r_kinds = kinds(code, frame.python)
+    s_kinds = kinds(frame.shown, frame.python)
+    skip = frame.first_partial
+    r_widths = _statement_widths(code, r_kinds, skip)
+    s_widths = _statement_widths(frame.shown, s_kinds, skip)
+    if not r_widths:
+        return code
+    r_base = min(r_widths)
+    s_base = min(s_widths) if s_widths else 0
+    r_unit = indent_unit(code, r_kinds, skip)
+    chars_agree = all(
+        ("\t" in _ws(code[k])) == (frame.unit == "\t")
+        for k, (kind, _o) in enumerate(r_kinds)
+        if kind == pyscan.STATEMENT and pyscan.indent_width(code[k]) > r_base
+    )
+    if not force and r_base == s_base and (r_unit is None or r_unit == frame.unit) and chars_agree:
+        return code
+    unit = frame.unit
+    unit_width = pyscan.indent_width(unit) if unit != "\t" else 8
+    r_unit_width = (
+        pyscan.indent_width(r_unit) if r_unit and r_unit != "\t" else (8 if r_unit else unit_width)
+    )
+    base = _base_ws(frame.shown, s_kinds, s_base, skip)
+    r_base_ws = _base_ws(code, r_kinds, r_base, skip)
+    out = list(code)
+    new_ws: dict[int, str] = {}
+    for k, (kind, owner) in enumerate(r_kinds):
+        line = code[k]
+        if skip and k == 0:
+            new_ws[k] = _ws(line)
+            continue
+        if kind in _STMT:
+            ws = base + _relevel(_ws(line), r_base_ws, r_unit, r_unit_width, unit)
+            new_ws[k] = ws
+            out[k] = ws + line.lstrip(" \t")
+        elif kind == pyscan.CONTINUATION:
+            old_owner = _ws(code[owner])
+            owner_ws = new_ws.get(owner, old_owner)
+            ws = _ws(line)
+            rel = pyscan.indent_width(ws) - pyscan.indent_width(old_owner)
+            if ws.startswith(old_owner) and rel > 0 and rel % r_unit_width == 0:
+                # A hanging indent in whole levels: it follows the unit too.
+                out[k] = (
+                    owner_ws
+                    + _relevel(ws, old_owner, r_unit, r_unit_width, unit)
+                    + line.lstrip(" \t")
+                )
+            else:
+                out[k] = _moved(line, old_owner, owner_ws)
+    if frame.python:
+        shown_stripped = [ln.rstrip() for ln in frame.shown]
+        for owner, run in _string_runs(r_kinds).items():
+            old_owner, owner_ws = _ws(code[owner]), new_ws.get(owner, _ws(code[owner]))
+            kept = [code[k] for k in run]
+            moved = [_moved(code[k], old_owner, owner_ws) for k in run]
+            if _contains_run(shown_stripped, [ln.rstrip() for ln in moved]):
+                chosen = moved
+            elif _contains_run(shown_stripped, [ln.rstrip() for ln in kept]):
+                chosen = kept
+            elif _is_docstring_owner(code[owner]):
+                chosen = moved
+            else:
+                chosen = kept
+            for k, line in zip(run, chosen, strict=True):
+                out[k] = line
+    return out
+
+
+def _is_docstring_owner(line: str) -> bool:
+    body = line.lstrip(" \t").lstrip("rRuU")
+    return body.startswith(('"""', "'''"))
+
+
+def restore(frame_lines: list[str], frame: Frame) -> list[str]:
+    """Document lines for reply lines that are in the frame: the original line where the
+    reply repeats a shown one, else ``common`` put back (blank lines stay empty)."""
+    shown = [ln.rstrip() for ln in frame.shown]
+    reply = [ln.rstrip() for ln in frame_lines]
+    matcher = SequenceMatcher(None, shown, reply, autojunk=False)
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            out.extend(frame.original[i1:i2])
+            continue
+        for j in range(j1, j2):
+            line = frame_lines[j]
+            if not line.strip() and j != 0:
+                out.append("")
+            elif j == 0 and frame.first_partial:
+                out.append(line.lstrip(" \t"))
+            else:
+                out.append(frame.common + line)
+    return out
+
+
+def fit(code: list[str], frame: Frame, *, force: bool = False) -> list[str]:
+    """Document lines that replace the selection's lines, for reply lines ``code``."""
+    return restore(to_frame(code, frame, force=force), frame)

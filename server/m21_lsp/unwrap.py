@@ -1,0 +1,294 @@
+"""Take the selection's part out of a reply that wraps it in what encloses it.
+
+Asked to rewrite a method, models often answer with its ``class`` line around it, with or
+without the other members, with "rest unchanged" comments, or with the whole file. Spliced
+as it is, such a reply puts a second ``class K:`` inside ``K``. Text matching cannot tell
+which repeated lines are context when the selection sits far below its header, so this
+works on syntax: the chain of blocks that enclose the selection in the document (read
+with :mod:`ast` from the top-level statement that holds it, so the cost does not grow with
+the file) is followed down the reply by name (``class``/``def``) or header text (``if``,
+``for``, ``with``…). At the innermost level, members that stand outside the selection in
+the document (by name for definitions, by syntax tree for other statements) and
+placeholders (``pass``, ``...``) are dropped from both ends; what is left, with its
+decorators, is the selection's replacement.
+
+Anything the reply adds outside the selection that the document does not have (a new
+helper function beside the class) cannot be placed: that is refused, never dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from . import pyscan
+from .errors import ReplyError
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass
+class Level:
+    """One block that encloses the selection, and its other statements."""
+
+    kind: str  # "class", "def" or "other"
+    name: str  # the definition's name, or the normalized header line
+    siblings_names: set[str] = field(default_factory=set)
+    siblings_dumps: set[str] = field(default_factory=set)
+    has_docstring_outside: bool = False
+
+
+@dataclass
+class Chain:
+    levels: list[Level]
+    selection_names: set[str]
+    selection_dumps: set[str]
+    selection_starts_with_comment: bool
+
+
+def _first_line(node: ast.AST) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno, *(d.lineno for d in decorators)])  # type: ignore[attr-defined]
+
+
+def _header(node: ast.AST, lines: list[str]) -> str:
+    return " ".join(lines[node.lineno - 1].split())  # type: ignore[attr-defined]
+
+
+def _level_of(node: ast.AST, lines: list[str]) -> tuple[str, str]:
+    if isinstance(node, ast.ClassDef):
+        return "class", node.name
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return "def", node.name
+    return "other", _header(node, lines)
+
+
+def _bodies(node: ast.AST) -> list[list[ast.stmt]]:
+    out: list[list[ast.stmt]] = []
+    for attr in ("body", "orelse", "finalbody"):
+        value = getattr(node, attr, None)
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            out.append(value)
+    for handler in getattr(node, "handlers", None) or []:
+        out.append(handler.body)
+    for case in getattr(node, "cases", None) or []:
+        out.append(case.body)
+    return out
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def _is_placeholder(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Pass) or (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and stmt.value.value is Ellipsis
+    )
+
+
+def _dump(stmt: ast.stmt) -> str:
+    return ast.dump(stmt, annotate_fields=False, include_attributes=False)
+
+
+def enclosing_chain(text: str, start: int, end: int) -> Chain | None:
+    """The blocks enclosing ``text[start:end]``, outermost first; ``None`` when the
+    selection is at module level, does not parse around, or starts mid-line."""
+    if not text[pyscan.line_start(text, start) : start].strip(" \t") == "":
+        return None
+    a, b = pyscan.top_level_region(text, start, max(end - 1, start))
+    try:
+        tree = ast.parse(text[a:b])
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    lines = text[a:b].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = _line_no(text, a, start)
+    last = _line_no(text, a, max(end - 1, start))
+    levels: list[Level] = []
+    body: list[ast.stmt] = tree.body
+    while True:
+        holder = next(
+            (
+                s
+                for s in body
+                if _first_line(s) < first and (s.end_lineno or s.lineno) >= last and _bodies(s)
+            ),
+            None,
+        )
+        if holder is None:
+            break
+        inner = next(
+            (
+                blk
+                for blk in _bodies(holder)
+                if _first_line(blk[0]) <= last and (blk[-1].end_lineno or 0) >= first
+            ),
+            None,
+        )
+        if inner is None:
+            break
+        kind, name = _level_of(holder, lines)
+        level = Level(kind, name)
+        for s in inner:
+            if (s.end_lineno or s.lineno) < first or _first_line(s) > last:
+                if isinstance(s, _DEFS):
+                    level.siblings_names.add(s.name)
+                level.siblings_dumps.add(_dump(s))
+        level.has_docstring_outside = _is_docstring(inner[0]) and (inner[0].end_lineno or 0) < first
+        levels.append(level)
+        body = inner
+    if not levels:
+        return None
+    selected = [s for s in body if _first_line(s) >= first and (s.end_lineno or s.lineno) <= last]
+    first_text = next((ln for ln in lines[first - 1 : last] if ln.strip()), "")
+    return Chain(
+        levels=levels,
+        selection_names={s.name for s in selected if isinstance(s, _DEFS)},
+        selection_dumps={_dump(s) for s in selected},
+        selection_starts_with_comment=first_text.lstrip().startswith("#"),
+    )
+
+
+def _line_no(text: str, a: int, pos: int) -> int:
+    """1-based line of ``pos`` counted from the line starting at ``a``."""
+    segment = text[a : pyscan.line_start(text, pos)]
+    return segment.count("\n") + segment.count("\r") - segment.count("\r\n") + 1
+
+
+def _dedent_lines(lines: list[str]) -> list[str]:
+    kinds = pyscan.line_kinds(lines)
+    widths = [
+        pyscan.indent_width(lines[k])
+        for k, (kind, _o) in enumerate(kinds)
+        if kind == pyscan.STATEMENT
+    ]
+    cut = min(widths, default=0)
+    out = []
+    for line in lines:
+        ws = len(line) - len(line.lstrip(" \t"))
+        out.append(
+            line[min(ws, cut) :] if pyscan.indent_width(line[:ws]) >= cut else line.lstrip(" \t")
+        )
+    return out
+
+
+def _find(nodes: list[ast.stmt], level: Level, lines: list[str]) -> ast.stmt | None:
+    for node in nodes:
+        kind, name = _level_of(node, lines)
+        if kind == level.kind and name == level.name and _bodies(node):
+            return node
+    return None
+
+
+class _Doc:
+    """Whitespace-folded document text, for "does the document already have this?"."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._folded: str | None = None
+
+    def has(self, segment: str) -> bool:
+        if self._folded is None:
+            self._folded = " ".join(self.text.split())
+        return " ".join(segment.split()) in self._folded
+
+
+def unwrap(code: str, text: str, start: int, end: int) -> str | None:
+    """The part of ``code`` that replaces ``text[start:end]`` when ``code`` wraps it in
+    enclosing blocks; ``None`` when it does not (then the code is used as it is).
+
+    Raises :class:`ReplyError` when the wrapper adds code outside the selection that the
+    document does not have.
+    """
+    chain = enclosing_chain(text, start, end)
+    if chain is None:
+        return None
+    raw_lines = code.replace("\r\n", "\n").split("\n")
+    lines = _dedent_lines(raw_lines)
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    hits = ((k, _find(tree.body, level, lines)) for k, level in enumerate(chain.levels))
+    top, hit = next(((k, node) for k, node in hits if node is not None), (0, None))
+    if hit is None:
+        return None
+    doc = _Doc(text)
+    imports: list[str] = []
+    outer: list[tuple[list[ast.stmt], ast.stmt]] = [(tree.body, hit)]
+    node = hit
+    for level in chain.levels[top + 1 :]:
+        found = None
+        for body in _bodies(node):
+            found = _find(body, level, lines)
+            if found is not None:
+                outer.append((body, found))
+                break
+        if found is None:
+            return None
+        node = found
+    for body, kept in outer:
+        for stmt in body:
+            if stmt is kept or _is_placeholder(stmt) or _is_docstring(stmt):
+                continue
+            segment = "\n".join(lines[_first_line(stmt) - 1 : stmt.end_lineno])
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                if not doc.has(segment):
+                    imports.append(segment.strip())
+                continue
+            if isinstance(stmt, _DEFS) and _defines(text, stmt.name):
+                continue
+            if not doc.has(segment):
+                what = (
+                    f"`{stmt.name}`"
+                    if isinstance(stmt, _DEFS)
+                    else f"`{lines[stmt.lineno - 1].strip()[:60]}`"
+                )
+                raise ReplyError(
+                    f"The model's reply also adds {what} outside the selected code, which "
+                    "cannot be applied with it, so nothing was changed. Select the code that "
+                    "should change together and try again."
+                )
+    innermost = chain.levels[-1]
+    members = next((b for b in _bodies(node)), [])
+    core = [k for k, stmt in enumerate(members) if not _sibling(stmt, k, innermost, chain)]
+    if not core:
+        return None
+    first_stmt, last_stmt = members[core[0]], members[core[-1]]
+    lo = _first_line(first_stmt) - 1
+    if chain.selection_starts_with_comment:
+        while lo > 0 and lines[lo - 1].lstrip().startswith("#"):
+            lo -= 1
+    hi = last_stmt.end_lineno or last_stmt.lineno
+    body_lines = raw_lines[lo:hi]  # as the model indented them: reindent reads that
+    if imports:
+        body_lines = [*imports, "", *body_lines]
+    return "\n".join(body_lines) + "\n"
+
+
+def _defines(text: str, name: str) -> bool:
+    import re
+
+    return (
+        re.search(rf"(?m)^[ \t]*(?:async[ \t]+def|def|class)[ \t]+{re.escape(name)}\b", text)
+        is not None
+    )
+
+
+def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
+    """A member that stands outside the selection in the document, or a placeholder."""
+    if isinstance(stmt, _DEFS):
+        return stmt.name in level.siblings_names and stmt.name not in chain.selection_names
+    dump = _dump(stmt)
+    if dump in chain.selection_dumps:
+        return False
+    if index == 0 and _is_docstring(stmt) and level.has_docstring_outside:
+        return True
+    if _is_placeholder(stmt):
+        return True
+    return dump in level.siblings_dumps
