@@ -19,7 +19,7 @@ from typing import Protocol
 from . import edits as edits_mod
 from . import extract, limits, prompt, shape, validate
 from .config import Settings
-from .errors import InvalidPython, ReplyError, StaleDocument, UsageError
+from .errors import InvalidPython, ReplyError, StaleDocument, UsageError, sentence
 from .limits import refused_path_reason
 from .model_types import Completion, Progress, ProgressCallback, Usage
 from .pipeline_types import ExplainResult, RefactorRequest, RefactorResult
@@ -115,7 +115,7 @@ async def refactor(
             if repairs_left <= 0:
                 tried = "" if calls == 1 else f" (after {calls - 1} repair turn(s))"
                 raise InvalidPython(
-                    f"The model's code is not valid Python{tried}: {exc.message} "
+                    f"The model's code is not valid Python{tried}: {sentence(exc.message)} "
                     "Nothing was changed. Try again, or give a more specific instruction.",
                     detail=exc.detail,
                     line=exc.line,
