@@ -15,11 +15,11 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from . import __version__, config, pipeline
-from .errors import M21Error, UsageError, scrub
-from .model_types import Progress
+from .errors import M21Error, UsageError, clause, scrub
+from .model_types import Progress, Usage
 from .pipeline_types import RefactorRequest, RefactorResult
 from .positions import LineIndex
 
@@ -77,28 +77,81 @@ def parse_range(spec: str, text: str) -> tuple[int, int]:
 
 
 class TerminalProgress:
-    """A one-line spinner on stderr, only when stderr is a terminal."""
+    """Progress on stderr: a spinner on a terminal, plain lines anywhere else.
+
+    A model call can sit for minutes in a retry wait or in the model's thinking. On a
+    terminal the spinner shows that; in a log or CI, where a spinner is noise, each retry,
+    each wait and each change of phase is one line, so the log says what happened and when.
+    Retries and waits are kept as lines on a terminal too (the spinner would overwrite them).
+    """
 
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    # What a log line says when the phase changes (counts would make one line per token).
+    PHASE_LINES: ClassVar[dict[str, str]] = {
+        "connecting": "waiting for the model",
+        "thinking": "the model is thinking",
+        "writing": "the model is writing",
+        "checking": "checking the code",
+        "repairing": "asking the model to fix a syntax error",
+    }
 
     def __init__(self, stream: TextIO, label: str) -> None:
         self.stream = stream
         self.label = label
-        self.enabled = stream.isatty()
+        self.enabled = _is_terminal(stream)
         self.frame = 0
+        self._phase = ""
+        self._last_line = ""
 
     def __call__(self, progress: Progress) -> None:
+        line = self._line_for(progress)
+        if line:
+            self.line(line)
         if not self.enabled:
             return
         self.frame = (self.frame + 1) % len(self.FRAMES)
-        line = f"{self.FRAMES[self.frame]} {self.label}: {progress.describe()}"
-        self.stream.write("\r\x1b[2K" + line[:120])
+        text = f"{self.FRAMES[self.frame]} {self.label}: {progress.describe()}"
+        self.stream.write("\r\x1b[2K" + text[:120])
+        self.stream.flush()
+
+    def _line_for(self, progress: Progress) -> str:
+        """The line this report deserves, or "" (a repeat, or a spinner-only update)."""
+        phase, self._phase = self._phase, progress.phase
+        if progress.message:
+            return progress.message
+        if self.enabled or progress.phase == phase:
+            return ""
+        return self.PHASE_LINES.get(progress.phase, "")
+
+    def line(self, text: str) -> None:
+        """One permanent line (never the same twice in a row)."""
+        text = f"{self.label}: {scrub(text)}"
+        if text == self._last_line:
+            return
+        self._last_line = text
+        self.clear()
+        self.stream.write(text + "\n")
         self.stream.flush()
 
     def clear(self) -> None:
         if self.enabled:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _summary(seconds: float, usage: Usage, calls: int = 1) -> str:
+    """'done in 2.1 s (1 model call): 1,200 prompt + 34 completion tokens'."""
+    return (
+        f"done in {seconds:.1f} s ({calls} model call{'s' if calls != 1 else ''}): "
+        f"{usage.describe()}"
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -206,6 +259,7 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
             result = await pipeline.refactor(req, settings, client, progress)
     finally:
         progress.clear()
+    progress.line(_summary(result.seconds, result.usage, result.model_calls))
     for warning in result.warnings:
         print(f"warning: {warning}", file=err)
     new_text = result.new_text
@@ -267,6 +321,7 @@ async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             result = await pipeline.explain(req, settings, client, progress)
     finally:
         progress.clear()
+    progress.line(_summary(result.seconds, result.usage))
     if args.json:
         json.dump({"markdown": result.markdown, "usage": result.usage.as_dict()}, out, indent=2)
         out.write("\n")
@@ -276,7 +331,12 @@ async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 
 
 async def _run_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Show the effective configuration and whether the endpoint answers, key never shown."""
+    """Show the effective configuration and whether the endpoint answers, key never shown.
+
+    Exit 0 only when the settings are valid and ``GET {baseUrl}/models`` answers 2xx with
+    something that is not a web page: a 404 or a 5xx there means a refactor would fail too,
+    so ``doctor`` says which setting is probably wrong instead of "answers".
+    """
     import httpx
 
     settings, problems = config.from_env()
@@ -293,23 +353,119 @@ async def _run_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     if endpoint_problem:
         print(f"problem: {endpoint_problem}", file=out)
         return EXIT_FAIL
+    if any("M21_BASE_URL=" in p for p in problems):
+        # The default endpoint is not the one the user meant: don't send the key there.
+        print("endpoint: not checked, because M21_BASE_URL is invalid.", file=out)
+        return EXIT_FAIL
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
     url = f"{settings.base_url}/models"
     try:
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(settings.connect_timeout, read=settings.connect_timeout),
             verify=settings.ca_bundle or True,
+            follow_redirects=False,
         ) as http:
             response = await http.get(url, headers=headers)
     except httpx.HTTPError as exc:
-        print(f"endpoint: {settings.base_url} did not answer ({type(exc).__name__}).", file=out)
+        print(
+            f"problem: {settings.base_url} did not answer ({type(exc).__name__}). Check baseUrl "
+            "(M21_BASE_URL), the network and connectTimeout (M21_CONNECT_TIMEOUT).",
+            file=out,
+        )
         return EXIT_FAIL
-    status = response.status_code
+    lines, endpoint_ok = doctor_verdict(
+        settings, response.status_code, response.headers, response.content
+    )
+    for line in lines:
+        print(line, file=out)
+    return EXIT_OK if ok and endpoint_ok else EXIT_FAIL
+
+
+def doctor_verdict(
+    settings: config.Settings, status: int, headers: Any, body: bytes
+) -> tuple[list[str], bool]:
+    """What ``doctor`` says about the answer to ``GET /models``, and whether it passes."""
+    from .client import server_message
+
+    base = settings.base_url
+    said = clause(server_message(body[:4096])) if status >= 300 else ""
+    shown = f"HTTP {status}" + (f": {said}" if said else "")
+    if 200 <= status < 300:
+        return _models_verdict(settings, headers, body)
     if status in (401, 403):
-        print(f"endpoint: answers, but rejected the key (HTTP {status}).", file=out)
-        return EXIT_FAIL
-    print(f"endpoint: {settings.base_url} answers (HTTP {status} for /models).", file=out)
-    return EXIT_OK if ok else EXIT_FAIL
+        return [
+            f"problem: {base} answers, but rejected the key ({shown}). Check M21_API_KEY "
+            "(or AIMLAPI_KEY); a 403 can also mean the account is out of credits."
+        ], False
+    if status == 404:
+        if base.rstrip("/").endswith("/v1"):
+            hint = "baseUrl (M21_BASE_URL) is probably wrong: this server has no /models there."
+        else:
+            hint = (
+                "baseUrl (M21_BASE_URL) is probably wrong: OpenAI-compatible endpoints "
+                f"usually end in /v1 (try {base.rstrip('/')}/v1)."
+            )
+        return [f"problem: {base}/models was not found ({shown}). {hint}"], False
+    if 300 <= status < 400:
+        location = headers.get("location", "") or "?"
+        return [
+            f"problem: {base}/models redirects ({shown} to {location}); the key is never sent "
+            "to a redirect target. Set baseUrl (M21_BASE_URL) to the final URL."
+        ], False
+    if status == 429:
+        return [
+            f"problem: {base} is rate limiting requests ({shown}). No setting is wrong: wait "
+            "and run doctor again, or check the plan's limits."
+        ], False
+    if status >= 500:
+        return [
+            f"problem: {base} had a server error ({shown}). The endpoint is down or "
+            "overloaded: try again later. If it persists, check that baseUrl (M21_BASE_URL) "
+            "points at an OpenAI-compatible API."
+        ], False
+    return [
+        f"problem: {base}/models answered {shown}. baseUrl (M21_BASE_URL) probably does not "
+        "point at an OpenAI-compatible API."
+    ], False
+
+
+def _models_verdict(settings: config.Settings, headers: Any, body: bytes) -> tuple[list[str], bool]:
+    """A 2xx from /models: a model list (is ours in it?), or a web page (wrong baseUrl)."""
+    base = settings.base_url
+    try:
+        listing = json.loads(body)
+    except ValueError:
+        kind = "a web page" if "html" in headers.get("content-type", "").lower() else "not JSON"
+        return [
+            f"problem: {base}/models answered with {kind}, not a model list. baseUrl "
+            "(M21_BASE_URL) probably points at a website: OpenAI-compatible endpoints usually "
+            "end in /v1."
+        ], False
+    lines = [f"endpoint: {base} answers (HTTP 200 for /models)."]
+    ids = _model_ids(listing)
+    model = settings.model
+    if not ids:
+        lines.append(f"model: {model} not checked (the endpoint lists no models).")
+    elif model in ids:
+        lines.append(f"model: {model} is among the {len(ids)} models the endpoint lists.")
+    else:
+        near = [i for i in ids if i.lower() == model.lower()]
+        near += [i for i in difflib.get_close_matches(model, ids, n=3, cutoff=0.6) if i not in near]
+        maybe = f" Did you mean {' or '.join(repr(n) for n in near[:3])}?" if near else ""
+        lines.append(
+            f"warning: the endpoint lists {len(ids)} models and {model!r} is not among them; "
+            f"check model (M21_MODEL).{maybe}"
+        )
+    return lines, True
+
+
+def _model_ids(listing: Any) -> list[str]:
+    """Model names from OpenAI's ``{"data": [{"id": …}]}`` or a bare list of either."""
+    items = listing.get("data", listing.get("models")) if isinstance(listing, dict) else listing
+    if not isinstance(items, list):
+        return []
+    ids = [i.get("id") if isinstance(i, dict) else i for i in items]
+    return [scrub(i) for i in ids if isinstance(i, str) and i]
 
 
 async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

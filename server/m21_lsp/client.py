@@ -8,8 +8,11 @@ pipeline can treat a model call as "messages in, :class:`Completion` or a typed
   follows a redirect, and never appears in a message: every error is built from scrubbed
   text and raised ``from None`` so no httpx request (which holds the header) rides along.
 * Transient failures (429, 5xx, dropped connections, stalls, streams that end without a
-  finish reason) are retried with exponential backoff and jitter, honouring Retry-After,
-  within ``max_attempts`` and the overall ``timeout``. A cut-off stream's text is never used.
+  finish reason) are retried with exponential backoff and jitter within ``max_attempts``
+  and the overall ``timeout``. A Retry-After is honoured exactly, however long, when it fits
+  in the time left: retrying earlier than the server asked only earns another 429. When it
+  does not fit, the call fails at once with that number instead of sleeping into a
+  timeout. A cut-off stream's text is never used.
 * Cancelling the calling task closes the HTTP stream at once (the response context exits).
 """
 
@@ -43,8 +46,10 @@ from .errors import (
     ReplyError,
     ServerError,
     TruncatedReply,
+    clause,
     register_secret,
     scrub,
+    sentence,
 )
 from .model_types import Completion, Phase, Progress, ProgressCallback, Usage
 from .reasoning import ReasoningStripper, strip_reasoning
@@ -74,7 +79,8 @@ _RETRY_REASONS = {
 class ModelClient:
     """Talks to one OpenAI-compatible endpoint with the settings it was made with.
 
-    ``sleep`` and ``rng`` exist so tests can check the backoff delays without waiting.
+    ``sleep``, ``rng`` and ``clock`` (the monotonic clock the time left within ``timeout`` is
+    measured on) exist so tests can check the backoff delays without waiting.
     At most ``settings.max_concurrent_requests`` calls run at once; others report "waiting".
     """
 
@@ -87,7 +93,7 @@ class ModelClient:
         rng: random.Random | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 20.0,
-        max_retry_after: float = 60.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self._transport = transport
@@ -95,7 +101,7 @@ class ModelClient:
         self._rng = rng or random.Random()
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
-        self._max_retry_after = max_retry_after
+        self._clock = clock or time.monotonic
         self._http: httpx.AsyncClient | None = None
         self._semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
         self._closed = False
@@ -176,7 +182,7 @@ class ModelClient:
                 f"(maxConcurrentRequests = {self.settings.max_concurrent_requests})",
             )
         async with self._semaphore:
-            deadline = time.monotonic() + self.settings.timeout
+            deadline = self._clock() + self.settings.timeout
             try:
                 async with _timeout(self.settings.timeout):
                     completion = await self._with_retries(messages, key, report, stream, deadline)
@@ -207,7 +213,7 @@ class ModelClient:
                     raise
                 if attempt >= attempts:
                     if attempts > 1:
-                        _amend(exc, f" (gave up after {attempts} attempts; maxAttempts)")
+                        _amend(exc, f" m21-lsp gave up after {attempts} attempts (maxAttempts).")
                     raise
                 delay = self._delay(attempt, exc, deadline)
                 log.info(
@@ -219,9 +225,10 @@ class ModelClient:
                 self.retry_delays.append(delay)
                 why = _RETRY_REASONS.get(exc.kind, "the endpoint failed")
                 report(
-                    "connecting",
+                    "retrying",
                     attempt=attempt + 1,
-                    message=f"{why}; retrying in {delay:.0f} s (attempt {attempt + 1} of {attempts})",
+                    message=f"{why}: retrying in {_seconds(delay)} s "
+                    f"(attempt {attempt + 1} of {attempts})",
                 )
                 await self._sleep(delay)
                 continue
@@ -231,21 +238,35 @@ class ModelClient:
 
     def _delay(self, attempt: int, exc: ModelError, deadline: float) -> float:
         """Backoff before the next attempt: Retry-After when given, else jittered exponential."""
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self._clock()
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            wanted = min(max(retry_after, 0.0), self._max_retry_after)
+            wanted = max(retry_after, 0.0)
             if wanted >= remaining:
-                _amend(
-                    exc,
-                    f" (the server asked to retry after {retry_after:g} s, more than the "
-                    "time left within the timeout setting)",
-                )
-                raise exc
+                raise self._wait_refused(exc, wanted, remaining) from None
             return wanted
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
         return max(0.0, min(delay, remaining))
+
+    def _wait_refused(self, exc: ModelError, wanted: float, remaining: float) -> ModelError:
+        """One sentence saying how long the server asked to wait and why we would not."""
+        timeout = self.settings.timeout
+        if timeout - remaining < 1:
+            room = f"longer than the timeout setting allows ({timeout:g} s)"
+        else:
+            room = (
+                f"longer than the {_seconds(max(remaining, 0.0))} s left within the timeout "
+                f"setting ({timeout:g} s)"
+            )
+        what = clause(getattr(exc, "what", "") or exc.message)
+        message = (
+            f"{what} and asked to wait {_seconds(wanted)} s before retrying, {room}, so it "
+            "was not retried. Try again later, or raise timeout (M21_TIMEOUT)."
+        )
+        if isinstance(exc, (RateLimitError, ServerError)):
+            return type(exc)(message, detail=exc.detail, retry_after=wanted)
+        return type(exc)(message, detail=exc.detail)
 
     async def _attempt(
         self,
@@ -481,8 +502,13 @@ def _amend(exc: ModelError, suffix: str) -> None:
     exc.args = (exc.message,)
 
 
+def _seconds(value: float) -> str:
+    """Seconds for a message: whole above 1 s ("70"), one figure below ("0.5")."""
+    return f"{value:.0f}" if value >= 1 or value == 0 else f"{value:.1g}"
+
+
 def _describe(exc: BaseException) -> str:
-    text = scrub(str(exc)).strip()
+    text = clause(scrub(str(exc)))
     name = type(exc).__name__
     return f"{name}: {text[:_MESSAGE_LIMIT]}" if text else name
 
@@ -577,7 +603,7 @@ def _message_of(obj: Any) -> str:
 def _status_error(
     status: int, body: bytes, headers: httpx.Headers | dict[str, str], s: Settings
 ) -> ModelError:
-    message = server_message(body) or f"HTTP {status}"
+    message = clause(server_message(body)) or f"HTTP {status}"
     shown = f"HTTP {status}: {message}"
     retry_after = parse_retry_after(headers.get("retry-after"))
     if status == 401:
@@ -598,17 +624,13 @@ def _status_error(
         )
     if status in (400, 413, 422):
         return BadRequestError(f"The model endpoint rejected the request ({shown}).")
+    wait = f" It asked to wait {_seconds(retry_after)} s." if retry_after else ""
     if status == 429:
-        wait = f" It asked to wait {retry_after:g} s." if retry_after is not None else ""
-        return RateLimitError(
-            f"The model endpoint is rate limiting requests ({shown}).{wait} Try again later.",
-            retry_after=retry_after,
-        )
+        what = f"The model endpoint is rate limiting requests ({shown})"
+        return RateLimitError(f"{what}.{wait} Try again later.", retry_after=retry_after, what=what)
     if status >= 500 or status == 408:
-        return ServerError(
-            f"The model endpoint had a server error ({shown}). Try again later.",
-            retry_after=retry_after,
-        )
+        what = f"The model endpoint had a server error ({shown})"
+        return ServerError(f"{what}.{wait} Try again later.", retry_after=retry_after, what=what)
     if 300 <= status < 400:
         location = headers.get("location", "")
         return ModelError(
@@ -626,7 +648,7 @@ def _base_resp_error(base: dict[str, Any]) -> ModelError | None:
         code = int(code)
     except (TypeError, ValueError):
         return ModelError(f"The model endpoint reported an error: {base!r:.200}")
-    msg = scrub(str(base.get("status_msg") or "")).strip() or "no message"
+    msg = clause(scrub(str(base.get("status_msg") or ""))) or "no message"
     shown = f"MiniMax error {code}: {msg}"
     if code in _MINIMAX_AUTH:
         return AuthError(
@@ -656,7 +678,7 @@ def _stream_error(error: Any) -> ModelError:
             return _status_error(
                 candidate, json.dumps({"message": message}).encode(), {}, _NO_SETTINGS
             )
-    return ServerError(f"The model endpoint reported an error mid-reply: {message}.")
+    return ServerError(f"The model endpoint reported an error mid-reply: {sentence(message)}")
 
 
 _NO_SETTINGS = Settings()
@@ -667,14 +689,28 @@ def _usage(acc: ChunkAccumulator) -> Usage:
     details = raw.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
 
+    def known(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
     def count(value: Any) -> int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return value if known(value) else 0
 
     return Usage(
         prompt_tokens=count(raw.get("prompt_tokens")),
         completion_tokens=count(raw.get("completion_tokens")),
         reasoning_tokens=count(reasoning),
         credits_used=acc.credits_used,
+        reported=known(raw.get("prompt_tokens")) or known(raw.get("completion_tokens")),
+    )
+
+
+def _still_thinking(s: Settings) -> TruncatedReply:
+    """The reply stopped inside the reasoning block: there is no answer to look for code in,
+    and the usual cause is a token budget that the thinking used up."""
+    return TruncatedReply(
+        "The reply ended while the model was still thinking: raise maxTokens "
+        f"(M21_MAX_TOKENS, now {s.max_tokens}), which the thinking counts against, or select "
+        "less code."
     )
 
 
@@ -692,16 +728,20 @@ def _completion(acc: ChunkAccumulator, s: Settings) -> Completion:
     if reason is None:
         what = "an empty reply" if not acc.content else "a reply that stopped mid-way"
         raise ServerError(f"The model endpoint sent {what} (no finish reason); it was discarded.")
+    raw = acc.content
+    split = strip_reasoning(raw)
     if reason == "length":
-        still = " while it was still thinking" if not strip_reasoning(acc.content).closed else ""
+        if not split.closed:
+            raise _still_thinking(s)
         raise TruncatedReply(
-            f"The reply was cut off at maxTokens ({s.max_tokens}){still}; the model's thinking "
+            f"The reply was cut off at maxTokens ({s.max_tokens}); the model's thinking "
             "counts against it. Raise maxTokens (M21_MAX_TOKENS) or select less code."
         )
     if reason in ("content_filter", "sensitive"):
         raise ModelError(f"The provider filtered the reply (finish reason {reason!r}).")
-    raw = acc.content
-    split = strip_reasoning(raw)
+    if not split.closed or (acc.reasoning.strip() and not raw.strip()):
+        # Some gateways say "stop" for a reply cut off by max_tokens.
+        raise _still_thinking(s)
     if not split.text.strip() and split.closed and not raw.strip():
         raise ReplyError("The model returned an empty reply. Try again.")
     reasoning = "\n\n".join(p for p in (acc.reasoning.strip(), split.reasoning) if p)

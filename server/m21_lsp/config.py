@@ -116,9 +116,15 @@ def check_endpoint(base_url: str) -> str | None:
 
     The key travels only over HTTPS, except to loopback addresses (local servers, tests).
     """
+    reason = _endpoint_reason(base_url)
+    return None if reason is None else f"baseUrl {base_url!r} {reason}."
+
+
+def _endpoint_reason(base_url: str) -> str | None:
+    """What is wrong with ``base_url``, as a phrase that follows the value it describes."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"baseUrl {base_url!r} is not an http(s) URL."
+        return "is not an http(s) URL"
     if parts.scheme == "https":
         return None
     host = parts.hostname
@@ -130,8 +136,8 @@ def check_endpoint(base_url: str) -> str | None:
     except ValueError:
         pass
     return (
-        f"baseUrl {base_url!r} uses plain http to a non-loopback host; the API key is only "
-        "sent over https (or to 127.0.0.1/localhost). Use an https:// URL."
+        "uses plain http to a non-loopback host; the API key is only sent over https (or to "
+        "127.0.0.1/localhost): use an https:// URL"
     )
 
 
@@ -211,20 +217,29 @@ def _check(name: str, value: Any) -> Any:
         raise ValueError("must be one of " + ", ".join(HOVER_MODES))
     if name == "base_url":
         value = value.rstrip("/")
-        problem = check_endpoint(value)
-        if problem:
-            raise ValueError(problem)
+        # The phrase alone: the problem line already shows the value once.
+        reason = _endpoint_reason(value)
+        if reason:
+            raise ValueError(reason)
     return value
 
 
 def apply_overrides(
-    settings: Settings, overrides: Mapping[str, Any] | None, *, source: str
+    settings: Settings,
+    overrides: Mapping[str, Any] | None,
+    *,
+    source: str,
+    labels: Mapping[str, str] | None = None,
+    keeping: bool = True,
 ) -> tuple[Settings, list[str]]:
     """Layer camelCase ``overrides`` onto ``settings``.
 
     Unknown names and invalid values are skipped and described in the returned problems
     (prefixed with ``source``), so the caller can show them once. ``None`` values mean
     "not set here" and are ignored, except for ``apiKey`` which may be cleared with "".
+    ``labels`` names a value the way the user wrote it (``M21_TIMEOUT`` rather than
+    ``timeout``); ``keeping=False`` leaves out "keeping <old value>" for a caller that
+    stops on any problem instead of carrying on with the old value.
     """
     if not overrides:
         return settings, []
@@ -245,9 +260,9 @@ def apply_overrides(
             value = _check(name, _coerce(name, raw, getattr(settings, name)))
         except ValueError as exc:
             shown = "***" if name == "api_key" else repr(raw)
-            problems.append(
-                f"{source}: {wire}={shown} {exc}; keeping {_shown_value(settings, name)}"
-            )
+            label = (labels or {}).get(wire, wire)
+            kept = f"; keeping {_shown_value(settings, name)}" if keeping else ""
+            problems.append(f"{source}: {label}={shown} {exc}{kept}")
             continue
         changes[name] = value
     result = dataclasses.replace(settings, **changes)
@@ -284,20 +299,27 @@ _ENV_VARS: dict[str, str] = {
 }
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
-    """Defaults overlaid with the environment. Returns the settings and any problems."""
+def from_env(
+    environ: Mapping[str, str] | None = None, *, keeping: bool = True
+) -> tuple[Settings, list[str]]:
+    """Defaults overlaid with the environment. Returns the settings and any problems,
+    each naming the variable as the user set it (``M21_TIMEOUT='abc' must be a number``)."""
     env = os.environ if environ is None else environ
     layer: dict[str, Any] = {wire: env[var] for var, wire in _ENV_VARS.items() if env.get(var)}
+    labels = {wire: var for var, wire in _ENV_VARS.items()}
     for var in KEY_VARS:
         if env.get(var, "").strip():
             layer["apiKey"] = env[var]
+            labels["apiKey"] = var
             break
-    return apply_overrides(Settings(), layer, source="environment")
+    return apply_overrides(Settings(), layer, source="environment", labels=labels, keeping=keeping)
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings for the CLI: environment problems are fatal there (exit 1)."""
-    settings, problems = from_env(environ)
+    """Settings for the CLI: environment problems are fatal there (exit 1), so the message
+    does not claim an old value is kept."""
+    settings, problems = from_env(environ, keeping=False)
     if problems:
-        raise ConfigError("; ".join(problems))
+        fix = "Fix or unset that variable." if len(problems) == 1 else "Fix or unset them."
+        raise ConfigError("; ".join(problems) + ". " + fix)
     return settings

@@ -49,6 +49,27 @@ def scrub(text: str) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
+_END_PUNCTUATION = ".!?;:,"
+
+
+def clause(text: str) -> str:
+    """``text`` without trailing punctuation, to be embedded in a sentence of ours.
+
+    Servers end their messages with a full stop ("Rate limit exceeded."); wrapped in our
+    own parentheses and sentence that would read "(… exceeded.).".
+    """
+    return text.rstrip().rstrip(_END_PUNCTUATION).rstrip()
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop (or its own ! or ?), so that the next
+    sentence we append is separated from it."""
+    text = text.rstrip()
+    if text.endswith(("!", "?", ".", "…")):
+        return text
+    return clause(text) + "."
+
+
 class M21Error(Exception):
     """Base of every failure the user should see as a message rather than a traceback.
 
@@ -108,12 +129,27 @@ class BadRequestError(ModelError):
 
 
 class RateLimitError(ModelError):
+    """429 or MiniMax's rate-limit codes.
+
+    ``what`` is the message's first part without advice ("The model endpoint is rate
+    limiting requests (HTTP 429: …)"), so that a refusal to wait out ``retry_after`` can say
+    why in one sentence instead of appending a second, contradicting one.
+    """
+
     kind = "rate_limit"
     retryable = True
 
-    def __init__(self, message: str, *, detail: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        retry_after: float | None = None,
+        what: str = "",
+    ) -> None:
         super().__init__(message, detail=detail)
         self.retry_after = retry_after
+        self.what = scrub(what) or self.message
 
 
 class ServerError(ModelError):
@@ -122,9 +158,17 @@ class ServerError(ModelError):
     kind = "server"
     retryable = True
 
-    def __init__(self, message: str, *, detail: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        retry_after: float | None = None,
+        what: str = "",
+    ) -> None:
         super().__init__(message, detail=detail)
         self.retry_after = retry_after
+        self.what = scrub(what) or self.message
 
 
 class ModelTimeout(ModelError):

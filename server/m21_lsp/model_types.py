@@ -10,31 +10,57 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Phase = Literal["waiting", "connecting", "thinking", "writing", "checking", "repairing", "done"]
+Phase = Literal[
+    "waiting", "connecting", "retrying", "thinking", "writing", "checking", "repairing", "done"
+]
+"""``retrying`` is the backoff wait between attempts: a phase of its own, so that progress
+UIs that throttle repeated reports of one phase never swallow "retrying in 70 s"."""
 
 
 @dataclass
 class Usage:
+    """Token counts as the endpoint reported them.
+
+    ``reported`` is False when the endpoint sent no usage at all (some gateways drop it):
+    then the counts are unknown, not zero, and are shown as "usage not reported".
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     credits_used: float | None = None
+    reported: bool = False
 
     def add(self, other: Usage) -> None:
         """Accumulate another call's usage (a repair turn is a second call)."""
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.reasoning_tokens += other.reasoning_tokens
+        self.reported = self.reported or other.reported
         if other.credits_used is not None:
             self.credits_used = (self.credits_used or 0) + other.credits_used
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, float | int | bool | None]:
+        """camelCase for JSON results; unknown counts are null, never 0."""
+        known = self.reported
         return {
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "reasoningTokens": self.reasoning_tokens,
+            "promptTokens": self.prompt_tokens if known else None,
+            "completionTokens": self.completion_tokens if known else None,
+            "reasoningTokens": self.reasoning_tokens if known else None,
             "creditsUsed": self.credits_used,
+            "reported": known,
         }
+
+    def describe(self) -> str:
+        """'1,200 prompt + 34 completion tokens (20 thinking)', or 'usage not reported'."""
+        credits = f", {self.credits_used:g} credits" if self.credits_used is not None else ""
+        if not self.reported:
+            return "usage not reported" + credits
+        thinking = f" ({self.reasoning_tokens:,} thinking)" if self.reasoning_tokens else ""
+        return (
+            f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens"
+            f"{thinking}{credits}"
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,8 @@ class Progress:
             return "asking the model to fix a syntax error"
         if self.phase == "waiting":
             return "waiting for a free slot"
+        if self.phase == "retrying":
+            return "waiting to retry"
         if self.phase == "connecting":
             return "waiting for the model" + (
                 f" (attempt {self.attempt})" if self.attempt > 1 else ""

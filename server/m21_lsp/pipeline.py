@@ -27,6 +27,7 @@ from .errors import (
     StaleDocument,
     StructureError,
     UsageError,
+    sentence,
 )
 from .limits import refused_path_reason
 from .model_types import Completion, Progress, ProgressCallback, Usage
@@ -113,7 +114,7 @@ async def refactor(
             if repairs_left <= 0:
                 tried = "" if calls == 1 else f" (after {calls - 1} repair turn(s))"
                 raise InvalidPython(
-                    f"The model's code is not valid Python{tried}: {exc.message} "
+                    f"The model's code is not valid Python{tried}: {sentence(exc.message)} "
                     "Nothing was changed. Try again, or give a more specific instruction.",
                     detail=exc.detail,
                     line=exc.line,

@@ -220,6 +220,11 @@ class ScriptedModelServer:
         self.responder: Callable[[dict[str, Any]], Step] | None = None
         self.requests: list[RecordedRequest] = []
         self.open_connections = 0
+        self.models: list[str] = ["minimax/m2-1", "MiniMax-M2.1"]
+        """What ``GET /v1/models`` lists (``doctor`` checks the configured model is there)."""
+        self.models_step: Step | None = None
+        """When set, ``GET /v1/models`` answers with this step's status, headers and body
+        instead (a 404, 500, 503, an HTML page…)."""
         self._queue: deque[Step] = deque()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -418,6 +423,14 @@ class ScriptedModelServer:
         path = target.split("?", 1)[0]
         stream = bool(isinstance(parsed, dict) and parsed.get("stream"))
         record = RecordedRequest(method, path, headers, body, parsed, stream)
+        if method == "GET" and path.rstrip("/").endswith("/v1/models"):
+            # Only under /v1, like real OpenAI-compatible APIs: a baseUrl without /v1 gets
+            # the 404 that ``doctor`` must explain.
+            step = self.models_step
+            self._record(record, step)
+            record.completed = True
+            await conn.write(_models_response(step, self.models))
+            return keep_alive
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             self._record(record, None)
             record.completed = True
@@ -619,6 +632,13 @@ def _error_response(step: Step) -> bytes:
         content_type = "application/json"
     headers = {"Content-Type": content_type} | step.headers
     return _head(step.status, headers, length=len(data)) + data
+
+
+def _models_response(step: Step | None, models: list[str]) -> bytes:
+    if step is not None:
+        return _error_response(step)
+    listing = [{"id": m, "object": "model", "owned_by": "scripted"} for m in models]
+    return _json_response(200, {"object": "list", "data": listing})
 
 
 def _usage(step: Step, content: str) -> dict[str, Any]:

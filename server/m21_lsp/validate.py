@@ -81,8 +81,10 @@ def _error_from(exc: cst.ParserSyntaxError, text: str, offset: int) -> InvalidPy
     doc_line = first_line + line  # 1-based
     source = index.text[index.line_start(doc_line - 1) : index.line_end(doc_line - 1)].strip()
     shown = f" (`{source[:80]}`)" if source else ""
+    # The line is counted in the edited document, which the user cannot open yet: say so.
     return InvalidPython(
-        f"Syntax error at line {doc_line}, column {column + 1}{shown}: {message}",
+        f"Syntax error at line {doc_line} of the file as it would be after the edit, "
+        f"column {column + 1}{shown}: {message}",
         detail=str(exc),
         line=doc_line,
     )

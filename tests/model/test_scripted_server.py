@@ -166,8 +166,24 @@ def test_queue_then_default_then_responder(model_server: ScriptedModelServer) ->
     assert post(model_server).json()["choices"][0]["message"]["content"] == "HI"
 
 
+def test_models_are_listed_under_v1_only_and_can_fail(model_server: ScriptedModelServer) -> None:
+    listing = httpx.get(model_server.base_url + "/models", timeout=10)
+    assert listing.status_code == 200
+    assert [m["id"] for m in listing.json()["data"]] == ["minimax/m2-1", "MiniMax-M2.1"]
+    root = f"http://127.0.0.1:{model_server.port}"
+    assert httpx.get(root + "/models", timeout=10).status_code == 404  # baseUrl without /v1
+    model_server.models = ["other/model"]
+    assert httpx.get(model_server.base_url + "/models", timeout=10).json()["data"][0]["id"] == (
+        "other/model"
+    )
+    model_server.models_step = Step(status=503, headers={"Retry-After": "5"})
+    failed = httpx.get(model_server.base_url + "/models", timeout=10)
+    assert failed.status_code == 503 and failed.headers["retry-after"] == "5"
+    assert [r.path for r in model_server.requests] == ["/v1/models", "/models"] + ["/v1/models"] * 2
+
+
 def test_unknown_routes_and_bad_bodies(model_server: ScriptedModelServer) -> None:
-    assert httpx.get(model_server.base_url + "/models", timeout=10).status_code == 404
+    assert httpx.get(model_server.base_url + "/embeddings", timeout=10).status_code == 404
     response = httpx.post(model_server.base_url + "/chat/completions", content=b"{", timeout=10)
     assert response.status_code == 400
     model_server.enqueue(Step(content="x"))
