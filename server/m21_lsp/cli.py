@@ -170,19 +170,32 @@ def _read(path: Path) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one step so that a crash never leaves half a file."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".m21", dir=path.parent)
+    """Replace ``path`` in one step so that a crash never leaves half a file.
+
+    The new text is written and synced to a temporary file next to the file (the same
+    file system, so the rename is atomic), given the file's mode, then renamed over it.
+    A symbolic link is followed, so the link stays and the file it names is rewritten.
+    Hard links to the old file keep the old text (a rename cannot update them). Any
+    failure before the rename leaves the file as it was and is reported as such.
+    """
+    target = path.resolve()
+    tmp: str | None = None
     try:
+        mode = target.stat().st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".m21", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise M21Error(f"{path}: cannot write it ({reason}); the file was not changed.") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def unified_diff(old: str, new: str, name: str) -> str:

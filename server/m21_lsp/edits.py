@@ -156,16 +156,55 @@ def _user_changes(base: str, current: str) -> list[OffsetEdit]:
     return out
 
 
-def rebase_edits(base: str, current: str, edits: list[OffsetEdit]) -> list[OffsetEdit] | None:
+_BREAKS = ("\n", "\r")
+
+
+def _changes_selection(base: str, change: OffsetEdit, selection: tuple[int, int]) -> bool:
+    """Whether ``change`` alters the code in ``base[start:end]``, or its first or last line.
+
+    It does when it removes, replaces or inserts a character inside the selection, or
+    changes the line the selection starts or ends on right at its edge (``c`` typed before
+    ``a + b`` makes ``ca + b``; deleting the line break before it joins two lines). Whole
+    lines added or removed just before or after the selection leave it as the model saw it.
+    """
+    start, end = selection
+    if (change.start < end and change.end > start) or start < change.start < end:
+        return True
+    if change.end == start:
+        if not _is_line_start(base, start):
+            return True  # the same line continues before the selection
+        if change.new_text:
+            return not change.new_text.endswith(_BREAKS)
+        return change.start > 0 and base[change.start - 1] not in _BREAKS
+    if change.start == end:
+        if end > 0 and base[end - 1] in _BREAKS:
+            return False  # the selection ends with its line: the change is on the next one
+        if change.new_text:
+            return not change.new_text.startswith(_BREAKS)
+        return change.end < len(base) and base[change.end] not in _BREAKS
+    return False
+
+
+def rebase_edits(
+    base: str,
+    current: str,
+    edits: list[OffsetEdit],
+    *,
+    selection: tuple[int, int] | None = None,
+) -> list[OffsetEdit] | None:
     """Move ``edits`` made against ``base`` onto ``current``.
 
-    Returns ``None`` when the user's changes touch (or abut) any edited region, so the edit
+    Returns ``None`` when the user's changes touch (or abut) any edited region, or change
+    any character of ``base[selection[0]:selection[1]]`` (the code the model was shown: its
+    reply was written for that code, even where it left some lines alone), so the edit
     cannot land safely; otherwise the same edits shifted to ``current``'s offsets.
     """
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
     changes = _user_changes(base, current)
     if not changes:
         return ordered
+    if selection is not None and any(_changes_selection(base, c, selection) for c in changes):
+        return None
     out: list[OffsetEdit] = []
     for edit in ordered:
         shift = 0

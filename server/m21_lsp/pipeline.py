@@ -136,6 +136,7 @@ async def refactor(
         new_text=candidate.new_text,
         edits=minimal,
         replacement=candidate.replacement,
+        selection=(req.start, req.end),
         warnings=warnings,
         syntax_checked=req.is_python,
         usage=usage,
@@ -216,13 +217,19 @@ async def rebase(
     """Move a finished edit onto the document as it is now, or refuse.
 
     The user may have typed while the model worked. The edit is moved only when their
-    changes leave every edited region untouched, and a moved Python edit is checked again,
-    because hoisted imports and the replacement now sit in a different module.
+    changes leave the selected code and every edited region untouched (the model's code
+    was written for the selection as it was, so a change anywhere in it voids the reply,
+    even on a line the model kept), and a moved Python edit is checked again, because
+    hoisted imports and the replacement now sit in a different module.
     """
     if current_text == result.base_text:
         return result.edits, result.new_text
     moved = await asyncio.to_thread(
-        edits_mod.rebase_edits, result.base_text, current_text, result.edits
+        edits_mod.rebase_edits,
+        result.base_text,
+        current_text,
+        result.edits,
+        selection=result.selection,
     )
     if moved is None:
         raise StaleDocument(

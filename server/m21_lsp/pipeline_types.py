@@ -40,14 +40,18 @@ class RefactorResult:
     """A checked edit, ready to show or apply.
 
     ``edits`` are minimal and relative to ``base_text`` (the text the request was made on);
-    ``new_text`` is the whole document after applying them. ``warnings`` (names lost or
-    undefined, not syntax-checked) must be shown to the user with the edit.
+    ``new_text`` is the whole document after applying them. ``selection`` is the
+    ``(start, end)`` of the code the model was shown, in ``base_text``: if the user changes
+    any of it before the edit lands, the edit is refused (it was written for other code).
+    ``warnings`` (names lost or undefined, not syntax-checked) must be shown to the user
+    with the edit.
     """
 
     base_text: str
     new_text: str
     edits: list[OffsetEdit]
     replacement: str
+    selection: tuple[int, int]
     warnings: list[str] = field(default_factory=list)
     syntax_checked: bool = True
     usage: Usage = field(default_factory=Usage)

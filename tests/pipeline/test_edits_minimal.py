@@ -153,8 +153,10 @@ def test_minimal_edits_on_line_documents(old: str, new: str) -> None:
 
 @given(st.data())
 def test_rebase_is_correct_or_refuses(data: st.DataObject) -> None:
-    """When rebase accepts, the result equals applying the model's change and the user's
-    change together; it refuses only when the two touch."""
+    """The model was shown lines ``s..e`` and edited line ``i`` among them; the user edited
+    line ``j``. Rebase must refuse when ``j`` is a selected line, must succeed when ``j`` is
+    outside the selection and not next to line ``i``, and when it succeeds the result equals
+    applying the model's change and the user's change together."""
     lines = data.draw(
         st.lists(st.sampled_from(["a", "😀 b", "中文", "\tc", "d = 1"]), min_size=6, max_size=20)
     )
@@ -165,16 +167,77 @@ def test_rebase_is_correct_or_refuses(data: st.DataObject) -> None:
     i = data.draw(st.integers(0, n - 1))  # the model edits line i
     j = data.draw(st.integers(0, n - 1))  # the user edits line j
     assume(i != j)
+    first = data.draw(st.integers(0, i))  # the selection: lines first..last
+    last = data.draw(st.integers(i, n - 1))
+    selection = (len("".join(base_lines[:first])), len("".join(base_lines[: last + 1])))
     model_lines = list(base_lines)
     model_lines[i] = "MODEL" + eol
     user_lines = list(base_lines)
     user_text = data.draw(st.sampled_from(["", "user" + eol, "user😀" + eol + "more" + eol]))
     user_lines[j] = user_text
     base, target, current = "".join(base_lines), "".join(model_lines), "".join(user_lines)
-    moved = rebase_edits(base, current, minimal_edits(base, target))
-    if abs(i - j) > 1:
+    moved = rebase_edits(base, current, minimal_edits(base, target), selection=selection)
+    if first <= j <= last:
+        assert moved is None
+    elif abs(i - j) > 1:
         assert moved is not None
     if moved is not None:
         both = list(user_lines)
         both[i] = "MODEL" + eol
         assert apply_edits(current, moved) == "".join(both)
+
+
+# -------------------------------------------------------------- the selection the model saw
+FUNC = "def f(x):\n    y = x\n    return y\n"
+BEFORE, AFTER = "a = 1\n\n\n", "\n\nz = 1\n"
+DOC = BEFORE + FUNC + AFTER
+SEL = (len(BEFORE), len(BEFORE) + len(FUNC))
+# The model rewrote one line of the selection and kept the others.
+MODEL_EDITS = minimal_edits(DOC, DOC.replace("y = x\n", "y = x + 1\n"))
+
+
+def rebased(current: str, selection: tuple[int, int] = SEL) -> list[OffsetEdit] | None:
+    return rebase_edits(DOC, current, MODEL_EDITS, selection=selection)
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        DOC.replace("return y", "return -y"),  # a line the model kept
+        DOC.replace("def f", "async def f"),  # typed onto the first line, at its edge
+        DOC.replace("def f", "ef f"),  # the first character
+        DOC.replace("return y\n", "return y  # done\n"),  # the last line, before its newline
+        BEFORE.rstrip("\n") + FUNC + AFTER,  # the line breaks before it removed: lines joined
+    ],
+)
+def test_rebase_refuses_any_change_to_the_selected_code(current: str) -> None:
+    # None of these touches the edited line: only the selection rule refuses them.
+    assert rebase_edits(DOC, current, MODEL_EDITS) is not None
+    assert rebased(current) is None
+
+
+def test_rebase_refuses_typing_at_the_edge_of_a_selection_that_ends_mid_line() -> None:
+    selection = (SEL[0], SEL[1] - 1)  # "…return y" without its newline
+    assert rebased(DOC.replace("return y\n", "return y + 1\n"), selection) is None
+    # A new line after it leaves the selected lines as they were.
+    current = DOC.replace("return y\n", "return y\n    pass\n")
+    moved = rebased(current, selection)
+    assert moved is not None
+    assert apply_edits(current, moved) == current.replace("y = x\n", "y = x + 1\n")
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        "import os\n" + DOC,  # far above
+        DOC.replace("z = 1", "z = 2"),  # far below
+        BEFORE + "# note\n" + FUNC + AFTER,  # a whole line right before the selection
+        BEFORE + FUNC + "# note\n" + AFTER,  # a whole line right after it
+        BEFORE + FUNC + "# note" + AFTER,  # typed at the start of the line after it
+        BEFORE[:-1] + FUNC + AFTER,  # a blank line before it removed
+    ],
+)
+def test_rebase_moves_the_edit_past_changes_outside_the_selection(current: str) -> None:
+    moved = rebased(current)
+    assert moved is not None, current
+    assert apply_edits(current, moved) == current.replace("y = x\n", "y = x + 1\n")

@@ -5,15 +5,25 @@ after hundreds of faulty requests, which only the server process itself can see.
 starts exactly the server ``python -m m21_lsp.lsp`` starts (``create_server``) and adds the
 command; nothing else differs. Run as ``python -m debug_server`` with this folder on
 PYTHONPATH.
+
+``M21_SOAK_SABOTAGE`` breaks the server on purpose, so that a test can prove the soak fails
+a server with that fault (a soak that passes any server proves nothing):
+
+* ``overwrite``: a finished edit is moved onto the current text even when the user changed
+  the code it replaces, overwriting their typing;
+* ``refuse``: every edit is refused as stale as soon as the document changed anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from m21_lsp import edits, pipeline
+from m21_lsp.errors import StaleDocument
 from m21_lsp.lsp import server
 
 
@@ -22,8 +32,38 @@ def _rss_kb() -> int:
     return int(match.group(1)) if match else 0
 
 
+def _never_refuse(
+    base: str, current: str, moved: list[edits.OffsetEdit], **_: Any
+) -> list[edits.OffsetEdit]:
+    """Shift each edit by the user's changes before it, whatever they touched."""
+    changes = edits._user_changes(base, current)
+    out = []
+    for edit in sorted(moved, key=lambda e: e.start):
+        shift = sum(
+            len(c.new_text) - (c.end - c.start) for c in changes if c.end <= edit.start
+        )
+        out.append(edits.OffsetEdit(edit.start + shift, edit.end + shift, edit.new_text))
+    return out
+
+
+async def _always_stale(result: Any, current_text: str, *, is_python: bool) -> Any:
+    if current_text != result.base_text:
+        raise StaleDocument("sabotaged: the document changed, so nothing was applied.")
+    return result.edits, result.new_text
+
+
+def _sabotage(kind: str) -> None:
+    if kind == "overwrite":
+        edits.rebase_edits = _never_refuse  # type: ignore[assignment]
+    elif kind == "refuse":
+        pipeline.rebase = _always_stale  # type: ignore[assignment]
+    elif kind:
+        raise SystemExit(f"unknown M21_SOAK_SABOTAGE={kind!r}")
+
+
 def main() -> None:
     server.configure_logging()
+    _sabotage(os.environ.get("M21_SOAK_SABOTAGE", ""))
     ls = server.create_server()
 
     @ls.command("m21.debug.state")

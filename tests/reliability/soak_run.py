@@ -13,9 +13,18 @@ Shared by ``tests/reliability/test_soak.py`` (reduced size, in CI) and ``bench/s
   cancels some commands, by ``$/cancelRequest`` and by work-done-progress cancel.
 
 The documents have a structure the test understands, so it keeps an independent model of
-what each should contain: the user's own edits, plus, for every edit the server applied,
-the refactored body the model sent for that command (each good reply carries a unique tag).
-At the end the editor's text must equal the model's rendering, character for character.
+what each should contain, computed without the server: the base text, the user's own edits,
+and, for a command whose edit lands, the body of the reply the test scripted for that
+command's last model request (each good reply carries a unique tag). An edit may land only
+on a function nobody changed since the command was sent (the selection the model saw); one
+that lands on a changed function is a failure, and the model keeps the user's text, so an
+edit that overwrote what the user typed cannot pass. At the end the editor's text must
+equal the model's rendering, character for character.
+
+Each command's outcome is checked against the replies scripted for it: a refactor whose
+last reply was clean, on a function nobody touched meanwhile, must end ``applied`` (unless
+it was cancelled); one whose last reply was unusable must not; no edit may land after its
+``$/cancelRequest`` was answered.
 """
 
 from __future__ import annotations
@@ -38,6 +47,26 @@ from pytest_lsp import client_capabilities
 REFACTOR_TITLE = "Refactor with m2-1"
 EXPLAIN_TITLE = "Explain with m2-1"
 MAX_CONCURRENT_MODEL_CALLS = 4  # below the command concurrency, so "waiting" happens too
+
+EVERYWHERE = -1  # the key for "any change to the document" in the touch counts
+# The server tries this many times to send an edit while the client keeps refusing it for
+# a newer version (lsp/commands.py APPLY_ATTEMPTS); after that it gives up, saying so.
+APPLY_ATTEMPTS = 3
+# Replies that carry a good answer whole (slow to start, but within the chunk timeout).
+CLEAN_FAULTS = {"ok", "slow_first_byte"}
+# Replies from which no edit can be made: a command that ends on one must not apply.
+UNUSABLE_FAULTS = {
+    "429",
+    "429_retry_after",
+    "500",
+    "502",
+    "503",
+    "504",
+    "base_resp",
+    "truncated",
+    "invalid_python",
+    "no_code",
+}
 
 FAULT_WEIGHTS: dict[str, int] = {
     "ok": 34,
@@ -98,6 +127,7 @@ class SoakConfig:
     client: str = "visual-studio-code"  # whose captured capabilities to use ("neovim": no
     # work-done progress and no documentChanges, so edits arrive unversioned)
     rss_growth_bound_kb: int = 150 * 1024
+    sabotage: str = ""  # break the server on purpose (see debug_server.py)
 
 
 @dataclass
@@ -111,6 +141,10 @@ class SoakReport:
     cancels_planned: Counter[str] = field(default_factory=Counter)
     cancels_sent: Counter[str] = field(default_factory=Counter)
     applied_after_request_cancel: int = 0
+    final_reply_outcomes: Counter[str] = field(default_factory=Counter)
+    stale_kept_changing: int = 0
+    idle_connections_at_end: int = -1
+    connections_after_shutdown: int = -1
     seconds: float = 0.0
     rss_before_kb: int = 0
     encoding: str = ""
@@ -135,6 +169,12 @@ class SoakReport:
             "  cancels sent: " + _fmt(self.cancels_sent),
             f"  edits applied although $/cancelRequest was answered: "
             f"{self.applied_after_request_cancel}",
+            "  refactors by their last scripted reply -> outcome: "
+            + _fmt(self.final_reply_outcomes),
+            f"  clean replies on untouched code refused because the document kept changing "
+            f"through {APPLY_ATTEMPTS} attempts to send the edit: {self.stale_kept_changing}",
+            f"  model HTTP connections: {self.idle_connections_at_end} open and idle (kept alive "
+            f"for reuse) at the end, {self.connections_after_shutdown} after shutdown",
             f"  server asyncio tasks: {self.tasks_before} before, {self.tasks_after} after",
             f"  server RSS: {self.rss_before_kb / 1024:.1f} MiB before, "
             f"{self.rss_after_kb / 1024:.1f} MiB after "
@@ -209,7 +249,15 @@ class Responder:
         self.lock = threading.Lock()
         self.tags: dict[int, tuple[int, int, int]] = {}  # tag -> (cid, d, i)
         self.explanations: dict[int, tuple[int, int, int]] = {}
+        # Every refactor request of each command, in order: (tag, fault kind).
+        self.by_command: dict[int, list[tuple[int, str]]] = {}
         self._next_tag = 1
+
+    def last_reply(self, cid: int) -> tuple[int, str] | None:
+        """The tag and fault of the last refactor request made for command ``cid``."""
+        with self.lock:
+            replies = self.by_command.get(cid)
+            return replies[-1] if replies else None
 
     def __call__(self, body: dict[str, Any]) -> Step:
         messages = body.get("messages") or []
@@ -231,6 +279,7 @@ class Responder:
                 self.explanations[tag] = (cid, d, i)
             else:
                 self.tags[tag] = (cid, d, i)
+                self.by_command.setdefault(cid, []).append((tag, kind))
             rng_value = self.rng.random()
             small = self.rng.randint(1, 6)
         if explain:
@@ -307,6 +356,10 @@ class Command:
     cancel: str | None
     outcome: str = ""
     result: dict[str, Any] | None = None
+    touched_at_send: int = 0  # changes to its function (by anyone) before it was sent
+    touched_at_end: int = -1  # ... when its answer arrived
+    doc_changes_at_send: int = 0  # the same for any change to its document
+    doc_changes_at_end: int = -1
 
 
 async def _debug_state(driver: Driver) -> dict[str, Any]:
@@ -329,6 +382,7 @@ async def run_soak(
         M21_MAX_ATTEMPTS="3",
         M21_REPAIR_TURNS="1",
         M21_MAX_CONCURRENT_REQUESTS=str(MAX_CONCURRENT_MODEL_CALLS),
+        M21_SOAK_SABOTAGE=config.sabotage,
     )
     caps = client_capabilities(config.client)
     if config.position_encoding != "utf-16":
@@ -351,17 +405,8 @@ async def run_soak(
         report.problems.append(
             f"{model_server.open_connections} HTTP connection(s) still open after shutdown"
         )
-    # A request ends with its whole reply sent, with the client gone, or with the socket
-    # dropped on purpose (the "drop" fault); anything else is a reply still hanging.
-    unfinished = [
-        r
-        for r in model_server.requests
-        if not (
-            r.completed
-            or r.client_closed_early
-            or (r.step is not None and r.step.drop_after_chunks is not None)
-        )
-    ]
+    report.connections_after_shutdown = model_server.open_connections
+    unfinished = [r for r in model_server.requests if not _finished(r)]
     if unfinished:
         report.problems.append(
             f"{len(unfinished)} model request(s) never finished: "
@@ -395,22 +440,54 @@ async def _soak(
         driver.open(uri, model.render())
 
     applied_by_cid: Counter[int] = Counter()
+    # How often each function (uri, i) was changed, by the user or by an applied edit: a
+    # command may land its edit only if its function's count is what it was at sending.
+    touches: Counter[tuple[str, int]] = Counter()
+    by_cid: dict[int, Command] = {}
 
     def on_applied(uri: str, edits: list[Any]) -> None:
+        # The edit's tag only says which command's edit this is; what the document must
+        # now contain comes from the test's own script, never from the edit.
         tags = [int(t) for e in edits for t in re.findall(r"# r(\d+)", e.new_text)]
         if len(tags) != 1 or tags[0] not in responder.tags:
             report.problems.append(f"an applied edit carries tags {tags}: {edits!r:.300}")
             return
         cid, d, i = responder.tags[tags[0]]
         applied_by_cid[cid] += 1
-        if f"doc{d}.py" not in uri:
-            report.problems.append(f"command {cid}'s edit for doc{d} landed in {uri}")
+        cmd = by_cid.get(cid)
+        if cmd is None or cmd.uri != uri or (cmd.d, cmd.i) != (d, i):
+            report.problems.append(f"an edit from reply {tags[0]} ({cid}, f_{d}_{i}) in {uri}")
+            return
+        last = responder.last_reply(cid)
+        if last is None or last[0] != tags[0]:
+            report.problems.append(
+                f"command {cid} applied reply {tags[0]}, not its last one ({last})"
+            )
+        if touches[(uri, i)] != cmd.touched_at_send:
+            report.problems.append(
+                f"command {cid}'s edit landed on f_{d}_{i} in {uri} although the function "
+                f"changed after the command was sent: it overwrote that change"
+            )
+            return  # the model keeps what was there: the final comparison shows the damage
+        touches[(uri, i)] += 1
+        touches[(uri, EVERYWHERE)] += 1
         models[uri].bodies[i] = refactored_body(i, tags[0])
 
     driver.on_applied = on_applied
     baseline = await _debug_state(driver)
     report.tasks_before = baseline["tasks"]
     report.rss_before_kb = baseline["rssKb"]
+
+    def watch_touches(cmd: Command) -> None:
+        by_cid[cmd.cid] = cmd
+        cmd.touched_at_send = touches[(cmd.uri, cmd.i)]
+        cmd.doc_changes_at_send = touches[(cmd.uri, EVERYWHERE)]
+
+        def answered(_future: asyncio.Future[Any]) -> None:
+            cmd.touched_at_end = touches[(cmd.uri, cmd.i)]
+            cmd.doc_changes_at_end = touches[(cmd.uri, EVERYWHERE)]
+
+        cmd.future.add_done_callback(answered)
 
     commands: list[Command] = []
     pending: set[asyncio.Future[Any]] = set()
@@ -431,16 +508,19 @@ async def _soak(
             mark = text.index("  # u", start, line_end)
             driver.edit(uri, mark, line_end, f"  # u{edit_counter} 😀é")
             model.headers[i] = edit_counter
+            touches[(uri, i)] += 1
         elif what == "body":
             body_start = text.index("\n", start) + 1
             _s, end = function_span(text, model.d, i)
             driver.edit(uri, body_start, end, user_body(i, edit_counter))
             model.bodies[i] = user_body(i, edit_counter)
+            touches[(uri, i)] += 1
         else:
             anchor = text.index("\n") + 1  # after the docstring line
             line = f"# p{edit_counter} 漢字 🎉\n"
             driver.edit(uri, anchor, anchor, line)
             model.prelude.insert(0, line)
+        touches[(uri, EVERYWHERE)] += 1
         report.user_edits[what] += 1
 
     async def cancel_by_request(cmd: Command, seen: int) -> None:
@@ -492,6 +572,7 @@ async def _soak(
         msg_id = f"soak-{cid}"
         future = driver.execute(f"m21.{kind}", arguments, msg_id=msg_id)
         cmd = Command(cid, kind, uri, model.d, i, msg_id, future, cancel)
+        watch_touches(cmd)
         commands.append(cmd)
         report.commands_sent[kind] += 1
         pending.add(future)
@@ -543,10 +624,14 @@ async def _soak(
                 warned += 1
         elif cmd.outcome == "request_cancelled":
             report.applied_after_request_cancel += applied
+            if cmd.cancel != "request":
+                report.problems.append(f"command {cmd.cid} answered RequestCancelled unasked")
         elif applied:
             report.problems.append(
                 f"command {cmd.cid} ended {cmd.outcome!r} but {applied} edit(s) of it landed"
             )
+        if cmd.kind == "refactor":
+            _check_refactor_outcome(cmd, responder.last_reply(cmd.cid), applied, report)
         if cmd.outcome == "explained":
             expected_infos += 1
             markdown = (cmd.result or {}).get("markdown", "")
@@ -568,6 +653,12 @@ async def _soak(
             if not message.strip() or "Traceback" in message:
                 report.problems.append(f"command {cmd.cid} failed without a clear message")
             expected_failures[f"{title}: {message}"] += 1
+
+    if report.applied_after_request_cancel:
+        report.problems.append(
+            f"{report.applied_after_request_cancel} edit(s) landed although their "
+            "$/cancelRequest was answered as cancelled"
+        )
 
     # Every failure was shown exactly once; nothing else went wrong out loud.
     await driver.responsive()
@@ -604,20 +695,23 @@ async def _soak(
 
     # The server's copy is in sync too: a clean refactor per document lands exactly.
     responder.clean = True
-    for uri, model in models.items():
+    for n, (uri, model) in enumerate(models.items()):
         start, end = function_span(driver.text(uri), model.d, 0)
-        result = await driver.execute(
+        cid = config.commands + n
+        future = driver.execute(
             "m21.refactor",
             [
                 {
                     "uri": uri,
                     "version": driver.doc_version(uri),
                     "range": driver.range_of(uri, start, end),
-                    "instruction": "soak cmd -2",
+                    "instruction": f"soak cmd {cid}",
                 }
             ],
         )
-        if result.get("kind") != "applied":
+        watch_touches(Command(cid, "refactor", uri, model.d, 0, "", future, None))
+        result = await future
+        if result.get("kind") != "applied" or applied_by_cid[cid] != 1:
             report.problems.append(f"the final clean refactor of {uri} ended {result}")
         if driver.text(uri) != model.render():
             report.problems.append(
@@ -647,15 +741,69 @@ async def _soak(
         report.problems.append(f"server state not clean: {state}")
     if state["rssKb"] - baseline["rssKb"] > config.rss_growth_bound_kb:
         report.problems.append("server memory grew past the bound")
+    # The server's HTTP client keeps the connections of finished calls open for the next
+    # call (keep-alive, as for a real endpoint: no new TCP and TLS handshake per refactor).
+    # So connections may be open now, but only idle ones: no request may be in flight, and
+    # no more of them than calls ever ran at once (more would be leaked, not pooled). All
+    # of them must be closed when the server shuts down (checked after stop_driver).
+    report.idle_connections_at_end = model_server.open_connections
+    in_flight = [r for r in model_server.requests if not _finished(r)]
+    if in_flight:
+        report.problems.append(
+            f"{len(in_flight)} model request(s) still in flight after every command ended: "
+            + "; ".join(_step_faults(r.step) for r in in_flight[:5])
+        )
     if model_server.open_connections > MAX_CONCURRENT_MODEL_CALLS:
         report.problems.append(
-            f"{model_server.open_connections} idle HTTP connections after the run "
-            f"(at most {MAX_CONCURRENT_MODEL_CALLS} expected)"
+            f"{model_server.open_connections} HTTP connections open after the run, more than "
+            f"the {MAX_CONCURRENT_MODEL_CALLS} calls that can run at once: some were leaked"
         )
     if not driver.alive:
         report.problems.append("the server process died")
     await driver.responsive()
     report.seconds = time.monotonic() - started
+
+
+def _finished(request: Any) -> bool:
+    """A request ends with its whole reply sent, with the client gone, or with the socket
+    dropped on purpose (the "drop" fault); anything else is a reply still hanging."""
+    step = request.step
+    return bool(
+        request.completed
+        or request.client_closed_early
+        or (step is not None and step.drop_after_chunks is not None)
+    )
+
+
+def _check_refactor_outcome(
+    cmd: Command, last: tuple[int, str] | None, applied: int, report: SoakReport
+) -> None:
+    """A refactor's outcome must follow from the replies scripted for it."""
+    if last is None:
+        return  # cancelled or refused before any model request
+    _tag, fault = last
+    report.final_reply_outcomes[f"{fault}->{cmd.outcome}"] += 1
+    if cmd.outcome in ("cancelled", "request_cancelled"):
+        return
+    others = cmd.touched_at_end - cmd.touched_at_send - applied
+    if fault in CLEAN_FAULTS:
+        allowed = {"applied"} if others == 0 else {"applied", "stale"}
+        busy = cmd.doc_changes_at_end - cmd.doc_changes_at_send - applied >= APPLY_ATTEMPTS
+        if busy and "kept changing" in str((cmd.result or {}).get("message")):
+            # Typing elsewhere in the document made the client refuse each attempt to send
+            # the edit (its version was always one behind): an honest refusal.
+            report.stale_kept_changing += 1
+            return
+        if cmd.outcome not in allowed:
+            state = "untouched" if others == 0 else f"changed {others} time(s)"
+            report.problems.append(
+                f"command {cmd.cid} got a clean reply on a function {state} meanwhile but "
+                f"ended {cmd.outcome!r}: {cmd.result}"
+            )
+    elif fault in UNUSABLE_FAULTS and cmd.outcome == "applied":
+        report.problems.append(
+            f"command {cmd.cid} applied an edit although its last reply was {fault!r}"
+        )
 
 
 def _step_faults(step: Step | None) -> str:

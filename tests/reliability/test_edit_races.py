@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
@@ -79,3 +80,68 @@ async def test_two_refactors_finishing_together_never_stack(
     text = driver.text(URI)
     assert text in (HEAD + NEW_A + TAIL, HEAD + NEW_B + TAIL), text
     assert kinds == ["applied", "stale"], results
+
+
+# ------------------------------------------------- the user changed the selected code
+SUM = "def total(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"
+SUM_TEXT = HEAD + SUM + TAIL
+SUM_NEW = SUM.replace("total += x", "total = total + x")  # one line rewritten, others kept
+
+
+@pytest_asyncio.fixture(params=["versioned", "unversioned"])
+async def any_client(
+    request: pytest.FixtureRequest, model_server: ScriptedModelServer, sentinel_key: str
+) -> AsyncIterator[Driver]:
+    """VS Code's capabilities (versioned documentChanges) and Neovim 0.7's (plain changes)."""
+    caps = client_capabilities("visual-studio-code")
+    if request.param == "unversioned":
+        caps = client_capabilities("neovim")
+        assert caps.workspace is not None and caps.workspace.workspace_edit is not None
+        caps.workspace.workspace_edit.document_changes = False
+    driver = await start_driver(server_env(model_server.base_url, sentinel_key), caps=caps)
+    yield driver
+    await stop_driver(driver)
+
+
+async def refactor_while_user_types(
+    driver: Driver, model_server: ScriptedModelServer, old: str, new: str
+) -> tuple[dict[str, Any], str]:
+    """Refactor ``total`` (the model rewrites one of its lines); while the model works the
+    user replaces ``old`` with ``new``. Returns the command's result and the user's text."""
+    driver.open(URI, SUM_TEXT)
+    model_server.enqueue(Step(content=reply(SUM_NEW), hold=True))
+    start = SUM_TEXT.index(SUM)
+    args = [{"uri": URI, "version": 1, "range": driver.range_of(URI, start, start + len(SUM))}]
+    command = driver.execute("m21.refactor", args)
+    assert await asyncio.to_thread(model_server.wait_for_requests, 1)
+    at = driver.text(URI).index(old)
+    driver.edit(URI, at, at + len(old), new)
+    typed = driver.text(URI)
+    await driver.responsive()  # the server has read the didChange before the reply comes
+    model_server.release()
+    async with asyncio.timeout(60):
+        result: dict[str, Any] = await command
+    return result, typed
+
+
+async def test_a_change_to_a_selected_line_the_model_kept_refuses_the_edit(
+    any_client: Driver, model_server: ScriptedModelServer
+) -> None:
+    driver = any_client
+    result, typed = await refactor_while_user_types(
+        driver, model_server, "return total", "return -total"
+    )
+    assert result["kind"] == "stale", result
+    assert result["applied"] is False
+    assert "selected code changed" in result["message"]
+    assert driver.apply_log == []
+    assert driver.text(URI) == typed
+
+
+async def test_a_change_outside_the_selection_still_gets_the_edit(
+    any_client: Driver, model_server: ScriptedModelServer
+) -> None:
+    driver = any_client
+    result, typed = await refactor_while_user_types(driver, model_server, "return 2", "return 3")
+    assert result["kind"] == "applied", result
+    assert driver.text(URI) == typed.replace(SUM, SUM_NEW)

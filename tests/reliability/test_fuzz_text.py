@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from m21_lsp.edits import OffsetEdit, apply_edits, minimal_edits, rebase_edits
 from m21_lsp.positions import LineIndex
@@ -148,29 +148,70 @@ def test_minimal_edits_sent_over_lsp_give_the_target(old: str, new: str, encodin
     assert all(e.start in valid_offsets(old) and e.end in valid_offsets(old) for e in edits)
 
 
+# Typed text that cannot be mistaken for the text around it: it begins and ends with a
+# character the documents never contain, so the user's change is found exactly where it was
+# made (otherwise typing "\n" next to a blank line could equally be read as typing it right
+# after the edit, and refusing is then the right answer).
+MARK = "\ue000"
+TYPED_LINE = st.lists(
+    st.sampled_from([a for a in _ATOMS if "\n" not in a and "\r" not in a]), max_size=6
+).map("".join)
+TYPED = st.builds(
+    lambda parts, eol: eol.join(MARK + part + MARK for part in parts),
+    st.lists(TYPED_LINE, min_size=1, max_size=3),
+    st.sampled_from(["\n", "\r\n"]),
+)
+PLAIN = TEXT.filter(lambda t: MARK not in t)
+
+
 @FAST
-@given(TEXT, TEXT, st.data())
+@given(PLAIN, PLAIN, st.data())
 def test_a_rebased_edit_keeps_the_users_typing_and_lands_where_it_was_meant(
     head: str, tail: str, data: st.DataObject
 ) -> None:
-    """The user types before or after the edited region while the model works: the
-    rebased edit applies the model's change to the same code, and keeps what they typed."""
+    """The user types before or after the edited region while the model works: the edit
+    is moved (it must be: the typing is lines away from it), applies the model's change to
+    the same code, and keeps what they typed."""
     region = "def f():\n    return 1\n"
     replacement = "def f():\n    return 2\n"
     base = head + "\n" + region + "\n" + tail
     new = head + "\n" + replacement + "\n" + tail
     edits = minimal_edits(base, new)
-    typed_before = data.draw(TEXT, label="typed before")
-    typed_after = data.draw(TEXT, label="typed after")
+    typed_before = data.draw(TYPED | st.just(""), label="typed before")
+    typed_after = data.draw(TYPED | st.just(""), label="typed after")
     cut_before = data.draw(st.integers(0, len(head)), label="where in head")
     cut_after = data.draw(st.integers(0, len(tail)), label="where in tail")
     user_head = head[:cut_before] + typed_before + head[cut_before:]
     user_tail = tail[:cut_after] + typed_after + tail[cut_after:]
     current = user_head + "\n" + region + "\n" + user_tail
+    selection = (len(head) + 1, len(head) + 1 + len(region))
+    for moved in (
+        rebase_edits(base, current, edits),
+        rebase_edits(base, current, edits, selection=selection),
+    ):
+        assert moved is not None
+        assert apply_edits(current, moved) == user_head + "\n" + replacement + "\n" + user_tail
+
+
+@FAST
+@given(TEXT, TEXT, st.data())
+def test_a_rebased_edit_is_refused_or_keeps_any_typing_around_it(
+    head: str, tail: str, data: st.DataObject
+) -> None:
+    """Any typing at all around the edited region (blank lines next to blank lines
+    included): refusing is safe, landing wrongly never is."""
+    region = "def f():\n    return 1\n"
+    replacement = "def f():\n    return 2\n"
+    base = head + "\n" + region + "\n" + tail
+    edits = minimal_edits(base, head + "\n" + replacement + "\n" + tail)
+    cut_before = data.draw(st.integers(0, len(head)), label="where in head")
+    cut_after = data.draw(st.integers(0, len(tail)), label="where in tail")
+    user_head = head[:cut_before] + data.draw(TEXT, label="typed before") + head[cut_before:]
+    user_tail = tail[:cut_after] + data.draw(TEXT, label="typed after") + tail[cut_after:]
+    current = user_head + "\n" + region + "\n" + user_tail
     moved = rebase_edits(base, current, edits)
-    if moved is None:
-        return  # refusing is always safe; landing wrongly never is
-    assert apply_edits(current, moved) == user_head + "\n" + replacement + "\n" + user_tail
+    if moved is not None:
+        assert apply_edits(current, moved) == user_head + "\n" + replacement + "\n" + user_tail
 
 
 @FAST
@@ -189,10 +230,39 @@ def test_a_rebased_edit_replaces_exactly_the_text_it_was_made_for(
     current = base[:u] + data.draw(TEXT) + base[v:]
     moved = rebase_edits(base, current, [edit])
     if moved is None:
-        return
+        return  # the user's change may be next to the edit: see the test below
+    check_moved(base, current, edit, moved)
+
+
+@FAST
+@given(PLAIN, st.data())
+def test_an_edit_apart_from_the_users_change_is_always_moved(
+    base: str, data: st.DataObject
+) -> None:
+    """The user replaced ``base[u:v]`` (one line's worth, no line break) with text that
+    cannot be mistaken for its neighbours, at least one character away from the model's
+    edit on either side: rebase must move the edit, and exactly."""
+    a = data.draw(st.integers(0, len(base)))
+    b = data.draw(st.integers(a, len(base)))
+    edit = OffsetEdit(a, b, data.draw(TEXT))
+    sides = (["before"] if a >= 1 else []) + (["after"] if b < len(base) else [])
+    assume(sides)
+    before = data.draw(st.sampled_from(sides)) == "before"
+    u = data.draw(st.integers(0, a - 1) if before else st.integers(b + 1, len(base)))
+    v = data.draw(st.integers(u, a - 1) if before else st.integers(u, len(base)))
+    assume("\n" not in base[u:v] and "\r" not in base[u:v])
+    typed = MARK + data.draw(TYPED_LINE) + MARK
+    current = base[:u] + typed + base[v:]
+    moved = rebase_edits(base, current, [edit])
+    assert moved is not None, (u, v, a, b)
+    check_moved(base, current, edit, moved)
+    assert apply_edits(current, moved) == apply_edits(base, [edit, OffsetEdit(u, v, typed)])
+
+
+def check_moved(base: str, current: str, edit: OffsetEdit, moved: list[OffsetEdit]) -> None:
     assert len(moved) == 1
     m = moved[0]
-    assert current[m.start : m.end] == base[a:b]
+    assert current[m.start : m.end] == base[edit.start : edit.end]
     assert m.new_text == edit.new_text
     result = apply_edits(current, moved)
-    assert len(result) == len(current) + len(edit.new_text) - (b - a)
+    assert len(result) == len(current) + len(edit.new_text) - (edit.end - edit.start)

@@ -31,3 +31,21 @@ async def test_soak_faults_under_load(
     assert report.outcomes["applied"] > 0 and report.outcomes["explained"] > 0
     assert len(report.faults) >= 8, report.faults
     assert report.user_edits and report.cancels_sent
+
+
+@pytest.mark.parametrize(
+    ("sabotage", "caught"),
+    [
+        ("overwrite", "it overwrote that change"),
+        ("refuse", "got a clean reply on a function untouched meanwhile but ended 'stale'"),
+    ],
+)
+async def test_the_soak_fails_a_server_that_breaks_the_rule_for_changed_code(
+    model_server: ScriptedModelServer, sentinel_key: str, sabotage: str, caught: str
+) -> None:
+    """A soak that passes any server proves nothing: one that lands an edit over the
+    user's typing, or refuses edits it could have made, must fail it, and for that
+    reason."""
+    config = SoakConfig(commands=40, concurrency=8, sabotage=sabotage)
+    report = await run_soak(config, model_server, sentinel_key, log=lambda _text: None)
+    assert any(caught in problem for problem in report.problems), report.figures()
