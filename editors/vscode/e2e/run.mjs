@@ -558,28 +558,24 @@ async function waitStatusTooltip(page, word) {
   return handle.jsonValue();
 }
 
-/** Text of `selector` inside whichever webview frame renders it, once it contains `needle`. */
+/**
+ * Text of `selector` inside the webview that renders it, once it contains `needle`. A VS Code
+ * webview is an iframe (iframe.webview) whose document holds the content in another iframe
+ * (#active-frame); playwright's locator waits for the element and text to appear in it.
+ */
 async function webviewText(page, selector, needle) {
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    for (const frame of page.frames()) {
-      try {
-        const el = await frame.$(selector);
-        if (el) {
-          const text = await el.innerText();
-          if (text.includes(needle)) {
-            return text;
-          }
-        }
-      } catch {
-        // Frames come and go while the webview loads; look again.
-      }
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`no webview frame showed ${selector} containing ${JSON.stringify(needle)}`);
-    }
-    await page.waitForEvent("framenavigated", { timeout: 2_000 }).catch(() => undefined);
+  const content = page
+    .frameLocator("iframe.webview")
+    .first()
+    .frameLocator("#active-frame")
+    .locator(selector, { hasText: needle })
+    .first();
+  try {
+    await content.waitFor({ state: "visible", timeout: WAIT });
+  } catch (error) {
+    throw new Error(`no webview showed ${selector} containing ${JSON.stringify(needle)}: ${error.message}`);
   }
+  return content.innerText();
 }
 
 // ---------------------------------------------------------------------------- main
