@@ -154,3 +154,35 @@ async def test_cancel_then_refactor_many_times_in_a_row(
         f"{model_server.open_connections} connections open to the model server"
     )
     assert client.errors_shown() == []
+
+
+async def test_an_instruction_never_outlives_its_request(
+    start_lsp, model_server: ScriptedModelServer, sample: str
+) -> None:
+    """The palette's instruction, cancelled or answered, never reaches a later light-bulb
+    refactor (the e2e once seemed to show that; it was its pairing of replies, see above)."""
+    same = f"<think>fine as it is</think>\n```python\n{_old_total(sample)}```\n"
+    model_server.responder = lambda body: (
+        Step(content=same, hold=True)
+        if "m21-test-cancel-" in json.dumps(body)
+        else Step(content=same)
+    )
+    client = await start_lsp()
+    client.open(URI, sample)
+    offset = find(sample, "def total_price")
+    doomed = await _command(client, URI, offset, "m21-test-cancel-0.", "palette-cancelled")
+    assert await model_server.wait_for_requests_async(1, WAIT)
+    client.cancel_request(types.CancelParams(id="palette-cancelled"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await doomed
+    answered = await _command(client, URI, offset, "use a generator expression", "palette")
+    assert (await answered)["kind"] == "unchanged"
+    (action,) = await client.actions(URI, offset, only=["refactor.rewrite"])
+    assert "instruction" not in action.command.arguments[0]
+    assert (await client.run(action))["kind"] == "unchanged"
+
+    prompts = [json.dumps(r.json["messages"]) for r in model_server.requests]
+    assert len(prompts) == 3
+    assert "m21-test-cancel-0" in prompts[0]
+    assert "use a generator expression" in prompts[1] and "m21-test-cancel" not in prompts[1]
+    assert "m21-test-cancel" not in prompts[2] and "generator expression" not in prompts[2]
