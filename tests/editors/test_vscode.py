@@ -6,7 +6,10 @@ the keyboard as a user would (editors/vscode/e2e/run.mjs): set the API key throu
 "Refactor with m2-1" and Cancel its progress notification while the model thinks; run
 "m2-1: Refactor Selection…" with an instruction and Discard in the Refactor Preview; then Ctrl+.,
 "Refactor with m2-1", tick the change and Apply;
-then "m2-1: Explain Selection" and read the rendered panel. The language server is the real
+then "m2-1: Explain Selection" and read the rendered panel. The second test picks the light
+bulb's Explain (under a label changed in the Settings editor), with the key from the editor's
+environment. The scripted model answers each request for what its prompt asks (never by
+arrival order), and the test checks that the requests match the user's actions one to one. The language server is the real
 one (`python -m m21_lsp serve --stdio`, found through `m21.server.python`), the model is the
 scripted server on 127.0.0.1, and every expectation comes from m21_editor_case, never from the
 code under test.
@@ -27,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +128,8 @@ def _user_settings(model_server_url: str) -> dict[str, Any]:
         # Machine-scoped: reaches the server in initializationOptions, the only layer that
         # may set where the key goes.
         "m21.baseUrl": model_server_url,
-        "m21.trace.server": "off",
+        # M21_E2E_TRACE=verbose puts the LSP traffic into the extension's log (for debugging).
+        "m21.trace.server": os.environ.get("M21_E2E_TRACE", "off"),
         # A quiet, deterministic workbench.
         "security.workspace.trust.enabled": False,
         "workbench.startupEditor": "none",
@@ -351,17 +356,76 @@ def _publish_screenshots(step: dict[str, dict[str, Any]]) -> None:
         shutil.copyfile(source, DOCS_IMAGES / name)
 
 
+def _request_kind(body: Any) -> str:
+    """What the user asked for, read from the prompt: the light bulb's refactor sends no
+    instruction, the palette's sends the typed one, Explain has its own system prompt."""
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+    if "explain" in system.lower():
+        return "explain"
+    return "refactor+instruction" if INSTRUCTION in json.dumps(messages) else "refactor"
+
+
+# At most this many Ctrl+. per run may answer "No code actions available" (see _judge_picks).
+EMPTY_MENUS_TOLERATED = 1
+
+
+def _judge_picks(result: dict[str, Any]) -> None:
+    """The rules for a light-bulb pick that does nothing, and for an empty Ctrl+. menu.
+
+    A pick that runs nothing: none is tolerated. VS Code 1.100 releases the arguments of a
+    Code Action menu's commands when a newer light-bulb request replaces the list, so a pick
+    from a menu open at that moment did nothing ("Actual command not found"). The extension now
+    hands VS Code argument-free commands of its own for the server's actions
+    (src/pinnedCommands.ts), which nothing releases, so a lost pick is a regression a user
+    would hit. The driver records each one (and presses Ctrl+. again, so the rest of the run
+    still reports what it saw) and this fails.
+
+    Ctrl+. answered "No code actions available" although the server offers actions: seen once
+    in about ten loaded runs, right after a settings change, with VS Code cancelling a
+    light-bulb request in flight. The user sees a message (not a silent no-op) and the next
+    Ctrl+. works; its cause inside VS Code is not pinned down, so one per run is tolerated and
+    reported as a warning, more fails.
+    """
+    lost = result.get("lostPicks", [])
+    assert lost == [], f"{len(lost)} light-bulb pick(s) did nothing (VS Code dropped them): {lost}"
+    empty = result.get("emptyMenus", [])
+    assert len(empty) <= EMPTY_MENUS_TOLERATED, (
+        f"Ctrl+. showed no actions {len(empty)} times: {empty}"
+    )
+    if empty:
+        warnings.warn(
+            f"Ctrl+. showed no code actions once and worked on retry: {empty}", stacklevel=2
+        )
+
+
+class _Replies:
+    """Answers each request for what the user asked, never by arrival order.
+
+    The first light-bulb refactor is the one the user cancels: it streams a little thinking
+    (so the notification shows "thinking…", the driver's cue to press Cancel) and stalls.
+    """
+
+    def __init__(self) -> None:
+        self.light_bulb_refactors = 0
+
+    def __call__(self, body: dict[str, Any]) -> Step:
+        kind = _request_kind(body)
+        if kind == "explain":
+            return Step(content=EXPLAIN_REPLY)
+        if kind == "refactor":
+            self.light_bulb_refactors += 1
+            if self.light_bulb_refactors == 1:
+                return Step(content=REFACTOR_REPLY, stall_after_chunks=4)
+        return Step(content=REFACTOR_REPLY)
+
+
 def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
 ) -> None:
     project = tmp_path / "project"
     target = project / "shop.py"
-    model_server.enqueue(
-        Step(content=REFACTOR_REPLY, hold=True),  # cancelled from the progress notification
-        Step(content=REFACTOR_REPLY),  # declined in the preview (Discard)
-        Step(content=REFACTOR_REPLY),  # applied
-        Step(content=EXPLAIN_REPLY),
-    )
+    model_server.responder = _Replies()
     first, last = line_span(SOURCE, OLD_FUNCTION)
     expected = expected_after_refactor(SOURCE)
     explain_first, explain_last = line_span(expected, NEW_FUNCTION)
@@ -410,9 +474,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
         assert step[name]["selection"].endswith(f"({len(OLD_FUNCTION)} selected)"), step[name]
     assert step["explain"]["selection"].endswith(f"({len(NEW_FUNCTION)} selected)")
 
-    # VS Code may lose a picked action to a racing light-bulb request; the driver then
-    # presses Ctrl+. again (see run.mjs). More than that would be a real problem.
-    assert step["refactor_cancel"]["retries"] <= 1 and step["refactor_apply"]["retries"] <= 1
+    _judge_picks(result)
 
     # Cancel: a progress notification with a Cancel button; cancelling closed the model's
     # stream and nothing changed.
@@ -420,6 +482,7 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert "Refactor with m2-1" in cancel["notification"], cancel["notification"]
     assert "· cancelled" in cancel["outcome"], cancel["outcome"]
     assert cancel["disk"] == SOURCE
+    assert "thinking" in cancel["notification"], cancel["notification"]
     assert model_server.requests[0].client_closed_early, "cancel did not close the model stream"
 
     # Discard: the preview opened, nothing reached the file, and the server heard "not applied".
@@ -450,18 +513,29 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert EXPLANATION_SENTENCE in explain["hoverText"]
     assert REASONING not in explain["hoverText"]
 
-    # The model saw four requests, each with the key from SecretStorage, sent to the URL
-    # from the user's settings, with the selected code.
-    seen = [(r.completed, r.client_closed_early) for r in model_server.requests]
+    # The model saw one request per user action, in the order the user acted, each with the
+    # key from SecretStorage, sent to the URL from the user's settings, with the selected code.
+    # The palette command's instruction reached the model; the light bulb sends none.
+    seen = [
+        (_request_kind(r.json), r.completed, r.client_closed_early) for r in model_server.requests
+    ]
     timings = [(s["name"], s["seconds"]) for s in result["steps"]]
-    assert len(model_server.requests) == 4, f"requests (completed, closed early): {seen}; {timings}"
+    assert [kind for kind, _, _ in seen] == [
+        "refactor",  # light bulb, cancelled while thinking
+        "refactor+instruction",  # palette, discarded in the preview
+        "refactor",  # light bulb, applied
+        "explain",  # palette
+    ], f"requests (kind, completed, closed early): {seen}; step seconds: {timings}"
+    assert [(done, early) for _, done, early in seen] == [
+        (False, True),
+        (True, False),
+        (True, False),
+        (True, False),
+    ], f"requests (kind, completed, closed early): {seen}; step seconds: {timings}"
     for request in model_server.requests:
         assert request.headers.get("authorization") == f"Bearer {sentinel_key}"
     prompts = [json.dumps(r.json["messages"]) for r in model_server.requests]
     assert all("for i in range(len(items))" in p for p in prompts[:3])
-    # The palette command's instruction reached the model; the light bulb sends none.
-    assert INSTRUCTION in prompts[1]
-    assert INSTRUCTION not in prompts[0] and INSTRUCTION not in prompts[2]
 
     # The key never shows up anywhere the editor writes or shows.
     visible = [
@@ -486,7 +560,7 @@ NEW_LABEL = "M2.1 test label"
 def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_forwarded(
     vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
 ) -> None:
-    model_server.enqueue(Step(content=EXPLAIN_REPLY))
+    model_server.responder = _Replies()
     first, last = line_span(SOURCE, OLD_FUNCTION)
     result = _run_driver(
         vscode_tools,
@@ -539,10 +613,16 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
     menu = steps["relabel"]["menu"]
     assert f"Refactor with {NEW_LABEL}" in menu and f"Explain with {NEW_LABEL}" in menu, menu
     assert logs.count("Starting ") == 1, "changing the label restarted the server"
-    # The Explain tried while the server was missing reached nothing.
-    assert model_server.requests == []
-    # This user keeps the key in the environment the editor was started from.
+    # The light bulb's Explain, picked under the new label, renders in the side panel.
+    assert EXPLANATION_SENTENCE in steps["relabel"]["explanation"]
+    _judge_picks(result)
+    # It is the only model call: the Explain tried while the server was missing reached nothing.
+    kinds = [_request_kind(r.json) for r in model_server.requests]
+    assert kinds == ["explain"], kinds
+    # This user keeps the key in the environment the editor was started from: the status
+    # tooltip says so, and that key is the one the endpoint received.
     assert "API key: from the environment" in step["fixedStatusTooltip"]
+    assert model_server.requests[0].headers.get("authorization") == f"Bearer {sentinel_key}"
     assert sentinel_key not in logs + code_server.output.text()
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(step["toast"], DOCS_IMAGES / "vscode-server-missing.png")

@@ -16,6 +16,7 @@ import {
   WorkDoneProgressCancelNotification,
 } from "vscode-languageclient/node";
 import { ExplainPanel } from "./explainPanel";
+import { CommandPins } from "./pinnedCommands";
 import { NotificationProgress } from "./progress";
 import { CommandSummary, readSummary } from "./results";
 import { INSTALL_HINT, resolveLaunch, ServerNotFound } from "./serverLaunch";
@@ -35,6 +36,13 @@ export class ServerController implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly progress = new NotificationProgress();
   private restarting: Promise<void> = Promise.resolve();
+  // The server's light-bulb commands, re-bound so that VS Code cannot drop a pick (see
+  // pinnedCommands.ts).
+  private readonly pins = new CommandPins(
+    (id, run) => vscode.commands.registerCommand(id, run),
+    (command, ...args) => vscode.commands.executeCommand(command, ...args),
+    (command) => command.startsWith("m21.") && !command.startsWith("m21.pinned."),
+  );
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -43,6 +51,7 @@ export class ServerController implements vscode.Disposable {
     private readonly panel: ExplainPanel,
   ) {
     this.disposables.push(
+      this.pins,
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
       context.secrets.onDidChange((event) => {
         if (event.key === SECRET_KEY) {
@@ -197,6 +206,17 @@ export class ServerController implements vscode.Disposable {
             }
             return result.map((value, i) => (params.items[i]?.section === "m21" ? sanitize(value) : value));
           },
+        },
+        // Each action's command becomes an argument-free one VS Code cannot release while the
+        // menu is open; resolving hands back the server's command again, so pin that too.
+        provideCodeActions: async (document, range, context, token, next) =>
+          this.pins.pinAll(await next(document, range, context, token)),
+        resolveCodeAction: async (item, token, next) => {
+          const resolved = await next(item, token);
+          if (resolved) {
+            resolved.command = this.pins.pin(resolved.command);
+          }
+          return resolved;
         },
         // Light-bulb actions run the server's commands through VS Code; read their results too.
         executeCommand: async (command, args, next) => {
