@@ -129,6 +129,8 @@ class M21Server(LanguageServer):
         self.clients = ClientPool()
         self._settings_ready: asyncio.Event | None = None
         self.shut_down = False
+        # From initialize: which client this is (Neovim applies edits it does not advertise).
+        self.client_info: types.ClientInfo | None = None
         # Commands in flight (for diagnostics and the soak test's leak check).
         self.running: set[asyncio.Task[Any]] = set()
 
