@@ -2,9 +2,10 @@
 
 The editor does what a user does: a linewise visual selection, `range_code_action` with the
 menu answered by the test (`vim.ui.select`), `:write`, then `:'<,'>M21Explain` and reading
-the floating window. The model is the scripted server on 127.0.0.1. Neovim 0.7 does not
-advertise `documentChanges`, so the edit it receives is unversioned: the concurrent-typing test
-proves that the server's own check moves the edit instead of writing on stale positions.
+the floating window. The model is the scripted server on 127.0.0.1. Neovim does not advertise
+`documentChanges` but applies them; the plugin declares them and applies the server's edits
+itself, and the tests type while the model works (the server moves the edit) and while the edit
+is on its way (the plugin refuses it; Neovim's own handler skips it and the server notices).
 """
 
 from __future__ import annotations
