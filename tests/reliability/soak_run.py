@@ -34,6 +34,7 @@ import random
 import re
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,10 @@ from pytest_lsp import client_capabilities
 REFACTOR_TITLE = "Refactor with m2-1"
 EXPLAIN_TITLE = "Explain with m2-1"
 MAX_CONCURRENT_MODEL_CALLS = 4  # below the command concurrency, so "waiting" happens too
+# Upper bounds for every wait of the run (never timing assertions): a command that has not
+# answered after COMMAND_WAIT seconds is a hang, reported with what was still outstanding.
+COMMAND_WAIT = 120.0
+ROUND_TRIP_WAIT = 30.0
 
 EVERYWHERE = -1  # the key for "any change to the document" in the touch counts
 # The server tries this many times to send an edit while the client keeps refusing it for
@@ -124,10 +129,14 @@ class SoakConfig:
     user_edit_rate: float = 0.6
     chunk_timeout: float = 0.5
     position_encoding: str = "utf-16"  # what the client offers: utf-16 (default), utf-8, utf-32
-    client: str = "visual-studio-code"  # whose captured capabilities to use ("neovim": no
-    # work-done progress and no documentChanges, so edits arrive unversioned)
+    client: str = "visual-studio-code"  # whose captured capabilities to use. "neovim":
+    # Neovim's clientInfo and capabilities (no documentChanges advertised), its applyEdit
+    # handler (lsp_driver: skips stale versioned edits, answers applied regardless), its
+    # versions (b:changedtick, 0 at didOpen), and typing while an applyEdit is on its way
+    in_flight_typing_rate: float = 0.3  # neovim: share of applyEdits the user types before
     rss_growth_bound_kb: int = 150 * 1024
     sabotage: str = ""  # break the server on purpose (see debug_server.py)
+    command_wait: float = COMMAND_WAIT  # the longest any command may take to answer
 
 
 @dataclass
@@ -145,6 +154,9 @@ class SoakReport:
     stale_kept_changing: int = 0
     idle_connections_at_end: int = -1
     connections_after_shutdown: int = -1
+    hangs: int = 0
+    misplaced_edits: int = 0
+    skipped_edits: int = 0
     seconds: float = 0.0
     rss_before_kb: int = 0
     encoding: str = ""
@@ -175,6 +187,9 @@ class SoakReport:
             f"through {APPLY_ATTEMPTS} attempts to send the edit: {self.stale_kept_changing}",
             f"  model HTTP connections: {self.idle_connections_at_end} open and idle (kept alive "
             f"for reuse) at the end, {self.connections_after_shutdown} after shutdown",
+            f"  hangs (waits past their bound): {self.hangs}",
+            f"  edits that landed anywhere but on their function's body: {self.misplaced_edits}",
+            f"  stale edits the client skipped: {self.skipped_edits}",
             f"  server asyncio tasks: {self.tasks_before} before, {self.tasks_after} after",
             f"  server RSS: {self.rss_before_kb / 1024:.1f} MiB before, "
             f"{self.rss_after_kb / 1024:.1f} MiB after "
@@ -360,10 +375,31 @@ class Command:
     touched_at_end: int = -1  # ... when its answer arrived
     doc_changes_at_send: int = 0  # the same for any change to its document
     doc_changes_at_end: int = -1
+    sent_at: float = field(default_factory=time.monotonic)
+
+
+class SoakHang(Exception):
+    """A wait of the run passed its bound: the run stops and reports this as a problem."""
+
+
+async def _bounded(awaitable: Any, seconds: float, what: str) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise SoakHang(f"{what}: no answer within {seconds:g} s") from None
+
+
+def _outstanding(commands: list[Command], pending: set[asyncio.Future[Any]]) -> str:
+    now = time.monotonic()
+    waiting = [c for c in commands if c.future in pending]
+    return "; ".join(
+        f"command {c.cid} ({c.kind} f_{c.d}_{c.i}, cancel={c.cancel}, {now - c.sent_at:.0f} s)"
+        for c in waiting[:8]
+    ) + (f" and {len(waiting) - 8} more" if len(waiting) > 8 else "")
 
 
 async def _debug_state(driver: Driver) -> dict[str, Any]:
-    return await driver.execute("m21.debug.state", [])
+    return await _bounded(driver.execute("m21.debug.state", []), ROUND_TRIP_WAIT, "m21.debug.state")
 
 
 async def run_soak(
@@ -389,15 +425,36 @@ async def run_soak(
         caps.general = types.GeneralClientCapabilities(
             position_encodings=[types.PositionEncodingKind(config.position_encoding)]
         )
-    driver = await start_driver(env, caps=caps, debug=True)
+    neovim = config.client == "neovim"
+    client_info = types.ClientInfo(name="Neovim", version="0.7.2") if neovim else None
+    driver = await start_driver(env, caps=caps, debug=True, client_info=client_info)
+    if neovim:
+        driver.apply_like = "neovim"
+        driver.version_step = 2
     offered = caps.general.position_encodings if caps.general else None
     if driver.encoding not in [getattr(e, "value", e) for e in offered or ["utf-16"]]:
         report.problems.append(f"negotiated {driver.encoding}, not one of {offered}")
     report.encoding = driver.encoding
     try:
         await _soak(driver, config, report, responder, model_server, rng)
+    except SoakHang as exc:
+        report.hangs += 1
+        report.problems.append(f"HANG: {exc}")
+        try:
+            state = await _debug_state(driver)
+        except SoakHang as again:
+            report.problems.append(f"and the server no longer answers: {again}")
+        else:
+            report.problems.append(f"server state at the hang: {state}")
+    except Exception as exc:
+        # The run's own bookkeeping failed (e.g. an edit destroyed a function the test
+        # looks for): a problem to report with the figures, not a crash past the shutdown.
+        report.problems.append(f"the run stopped: {exc!r}\n{traceback.format_exc()[-2000:]}")
     finally:
-        await stop_driver(driver)
+        stuck = await stop_driver(driver)
+        if stuck:
+            report.hangs += 1
+            report.problems.append(f"HANG: the server did not stop ({stuck}); killed")
     stderr = driver.stderr.decode("utf-8", "replace")
     if "Traceback" in stderr or " ERROR " in stderr:
         report.problems.append(f"the server logged errors on stderr:\n{stderr[-3000:]}")
@@ -412,6 +469,9 @@ async def run_soak(
             f"{len(unfinished)} model request(s) never finished: "
             + "; ".join(_step_faults(r.step) for r in unfinished[:5])
         )
+    report.skipped_edits = driver.skipped_edits
+    if report.misplaced_edits:
+        report.problems.append(f"{report.misplaced_edits} edit(s) landed on the wrong lines")
     report.http_requests = len(model_server.requests)
     report.faults = Counter(responder.faults)
     log(report.figures())
@@ -437,7 +497,8 @@ async def _soak(
             {i: initial_body(i) for i in range(config.functions)},
         )
         models[uri] = model
-        driver.open(uri, model.render())
+        # Neovim's didOpen says version 0.
+        driver.open(uri, model.render(), version=0 if config.client == "neovim" else 1)
 
     applied_by_cid: Counter[int] = Counter()
     # How often each function (uri, i) was changed, by the user or by an applied edit: a
@@ -454,6 +515,14 @@ async def _soak(
             return
         cid, d, i = responder.tags[tags[0]]
         applied_by_cid[cid] += 1
+        try:
+            text = driver.text(uri)
+            start, end = function_span(text, d, i)
+            landed_right = text[text.index("\n", start) + 1 : end] == refactored_body(i, tags[0])
+        except ValueError:
+            landed_right = False  # it destroyed a function's header
+        if not landed_right:
+            report.misplaced_edits += 1
         cmd = by_cid.get(cid)
         if cmd is None or cmd.uri != uri or (cmd.d, cmd.i) != (d, i):
             report.problems.append(f"an edit from reply {tags[0]} ({cid}, f_{d}_{i}) in {uri}")
@@ -494,10 +563,10 @@ async def _soak(
     helpers: list[asyncio.Task[None]] = []
     edit_counter = 0
 
-    def user_edit() -> None:
+    def user_edit(uri: str | None = None) -> None:
         nonlocal edit_counter
         edit_counter += 1
-        uri = rng.choice(list(models))
+        uri = uri or rng.choice(list(models))
         model = models[uri]
         text = driver.text(uri)
         what = rng.choice(["header", "header", "body", "prelude"])
@@ -522,6 +591,19 @@ async def _soak(
             model.prelude.insert(0, line)
         touches[(uri, EVERYWHERE)] += 1
         report.user_edits[what] += 1
+
+    async def type_in_flight(params: types.ApplyWorkspaceEditParams) -> None:
+        # The user types after the server sent the edit and before the editor handles it:
+        # a window the server cannot see.
+        if rng.random() >= config.in_flight_typing_rate:
+            return
+        changes = params.edit.document_changes or []
+        uri = changes[0].text_document.uri if changes else next(iter(params.edit.changes or {}))
+        user_edit(uri)
+        report.user_edits["while an edit was on its way"] += 1
+
+    if config.client == "neovim":
+        driver.before_apply = type_in_flight
 
     async def cancel_by_request(cmd: Command, seen: int) -> None:
         # Wait for a new model request (most likely this command's), then cancel.
@@ -584,15 +666,27 @@ async def _soak(
             helpers.append(asyncio.create_task(cancel_by_progress()))
         if cid % 10 == 5:
             # The server keeps answering instant requests while commands wait.
-            actions = await driver.code_actions(uri, start, end)
+            actions = await _bounded(
+                driver.code_actions(uri, start, end), ROUND_TRIP_WAIT, "a code action"
+            )
             titles = {a.title for a in actions}
             if not {REFACTOR_TITLE, EXPLAIN_TITLE} <= titles:
                 report.problems.append(f"code actions missing during the run: {titles}")
         while len(pending) >= config.concurrency:
-            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                pending, timeout=config.command_wait, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                raise SoakHang(f"no command answered: {_outstanding(commands, pending)}")
 
-    await asyncio.gather(*pending, return_exceptions=True)
-    for outcome in await asyncio.gather(*helpers, return_exceptions=True):
+    if pending:
+        _done, pending = await asyncio.wait(pending, timeout=config.command_wait)
+        if pending:
+            raise SoakHang(f"commands never answered: {_outstanding(commands, pending)}")
+    helper_outcomes = await _bounded(
+        asyncio.gather(*helpers, return_exceptions=True), ROUND_TRIP_WAIT, "the cancel helpers"
+    )
+    for outcome in helper_outcomes:
         if isinstance(outcome, BaseException):
             report.problems.append(f"a cancelling helper failed: {outcome!r}")
 
@@ -661,7 +755,7 @@ async def _soak(
         )
 
     # Every failure was shown exactly once; nothing else went wrong out loud.
-    await driver.responsive()
+    await _bounded(driver.responsive(), ROUND_TRIP_WAIT, "a hover round trip")
     shown_bad = Counter(driver.shown(types.MessageType.Error, types.MessageType.Warning))
     with_warnings = sum(
         v for k, v in shown_bad.items() if k.startswith(f"{REFACTOR_TITLE}: applied, with warnings")
@@ -695,6 +789,7 @@ async def _soak(
 
     # The server's copy is in sync too: a clean refactor per document lands exactly.
     responder.clean = True
+    driver.before_apply = None
     for n, (uri, model) in enumerate(models.items()):
         start, end = function_span(driver.text(uri), model.d, 0)
         cid = config.commands + n
@@ -710,7 +805,7 @@ async def _soak(
             ],
         )
         watch_touches(Command(cid, "refactor", uri, model.d, 0, "", future, None))
-        result = await future
+        result = await _bounded(future, config.command_wait, f"the final clean refactor of {uri}")
         if result.get("kind") != "applied" or applied_by_cid[cid] != 1:
             report.problems.append(f"the final clean refactor of {uri} ended {result}")
         if driver.text(uri) != model.render():
@@ -760,7 +855,7 @@ async def _soak(
         )
     if not driver.alive:
         report.problems.append("the server process died")
-    await driver.responsive()
+    await _bounded(driver.responsive(), ROUND_TRIP_WAIT, "the last hover round trip")
     report.seconds = time.monotonic() - started
 
 

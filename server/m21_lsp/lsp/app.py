@@ -1,6 +1,6 @@
 """The language server object: pygls's server plus the state m21-lsp keeps between messages.
 
-Three deliberate departures from pygls's defaults live here, all in the protocol subclass:
+Four deliberate departures from pygls's defaults live here, all in the protocol subclass:
 
 * ``$/cancelRequest`` for ``workspace/executeCommand``: pygls answers it with
   RequestCancelled but does not stop the coroutine running the command (the command runs
@@ -12,7 +12,8 @@ Three deliberate departures from pygls's defaults live here, all in the protocol
   character would land in the wrong place and every later edit would be computed on a
   document the editor does not have.
 * a request whose params fail validation is answered with InvalidParams (pygls drops it,
-  and the client waits for an answer that never comes).
+  and the client waits for an answer that never comes);
+* ``shutdown`` while a command is still running is answered (pygls's own handler raises).
 """
 
 from __future__ import annotations
@@ -80,6 +81,22 @@ class M21Protocol(LanguageServerProtocol):
         if hook is not None:
             hook()
 
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        """pygls's shutdown, minus its crash: it cancels the other pending requests while
+        iterating over their dict, and cancelling a command's future removes it from that
+        dict at once ("dictionary changed size during iteration"). The client then gets an
+        error instead of the shutdown answer, and a client that waits for that answer
+        before sending ``exit`` waits for ever (it hung the Neovim soak run)."""
+        if (user_handler := self.fm.features.get(types.SHUTDOWN)) is not None:
+            yield user_handler, args, None
+        current_id = self.msg_id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
@@ -129,6 +146,8 @@ class M21Server(LanguageServer):
         self.clients = ClientPool()
         self._settings_ready: asyncio.Event | None = None
         self.shut_down = False
+        # From initialize: which client this is (Neovim applies edits it does not advertise).
+        self.client_info: types.ClientInfo | None = None
         # Commands in flight (for diagnostics and the soak test's leak check).
         self.running: set[asyncio.Task[Any]] = set()
 

@@ -11,7 +11,10 @@ They run in ``workspace/executeCommand`` (never in a request a client times out,
 A finished refactor is moved onto the document as it is *now* (``pipeline.rebase``), or
 refused when the selected code changed, then sent as a versioned ``workspace/applyEdit``
 for exactly the version the edit was computed on, so a client that checks versions (VS
-Code) refuses a stale edit and one that does not (Neovim 0.7) never receives one.
+Code) refuses a stale edit. Neovim applies versioned edits without advertising them and
+skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and an
+"applied" answer counts only once the client's next ``didChange`` shows the edit
+(:mod:`.landing`); otherwise the user is told that the code changed and to run it again.
 
 Confirmation: with ``confirmEdits`` on and a client that supports change annotations, the
 edits carry an annotation with ``needsConfirmation``. VS Code then opens its Refactor
@@ -42,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 
 from ..config import Settings
-from ..edits import OffsetEdit, rebase_edits
+from ..edits import OffsetEdit
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
 from ..model_types import Usage
@@ -50,6 +53,8 @@ from ..pipeline_types import RefactorRequest, RefactorResult
 from . import lazy
 from .actions import target_range
 from .documents import Documents, Snapshot, to_range
+from .landing import edit_landed
+from .neovim import applies_document_changes, neovim_version, wire_version
 from .progress import WorkProgress
 
 if TYPE_CHECKING:
@@ -275,9 +280,9 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         run.close()
 
 
-# How long an applied edit may take to come back as didChange before the next edit for the
-# same document goes ahead anyway (a client that never reports it is broken; don't hang).
-APPLY_SETTLE_SECONDS = 5.0
+# How long an applied edit may take to come back as didChange; a client that reports none
+# has not applied it (Neovim answers "applied" for edits it skipped or the user declined).
+APPLY_SETTLE_SECONDS = 10.0
 
 
 async def _current(ls: M21Server, uri: str) -> Snapshot:
@@ -333,18 +338,24 @@ async def _apply_locked(
         )
         if response.applied:
             # Keep the lock until the client's didChange shows the edit, so that the next
-            # edit for this document is computed on the text the client really has.
-            # A change that leaves every edited region untouched is someone's typing, not
-            # our edit (rebase_edits could still move the edit onto it): keep waiting.
-            def landed(
-                now: Snapshot, snap: Snapshot = snap, edits: list[OffsetEdit] = edits
-            ) -> bool:
-                return rebase_edits(snap.text, now.text, edits) is None
-
-            if not await ls.documents.wait_for_change(
-                ls.workspace, snap, APPLY_SETTLE_SECONDS, landed
-            ):
+            # edit for this document is computed on the text the client really has; and
+            # believe "applied" only if that text has the edit (Neovim says applied for an
+            # edit it skipped because the buffer was newer).
+            if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
                 ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
+                message = (
+                    "The editor answered that it applied the edit, but the document did not "
+                    "change, so nothing was applied (was the change declined?). Run the "
+                    "refactor again to retry."
+                )
+                run.progress.end(message)
+                return run.summary(kind="declined", message=message, warnings=result.warnings)
+            now = await _current(ls, uri)
+            if not edit_landed(snap.text, edits, now.text):
+                raise StaleDocument(
+                    "The edit was not applied because the code changed while it was on its "
+                    "way to the editor. Run the refactor again on the current code."
+                )
             return _applied(ls, run, snap, edits, result)
         after = await _current(ls, uri)
         if after.version == snap.version and after.text == snap.text:
@@ -402,7 +413,7 @@ def workspace_edit(
     ranges = [to_range(snap.index, e.start, e.end, encoding) for e in ordered]
     caps = ls.client_capabilities.workspace
     edit_caps = caps.workspace_edit if caps is not None else None
-    if not (edit_caps and edit_caps.document_changes):
+    if not applies_document_changes(ls.client_info, edit_caps):
         return types.WorkspaceEdit(
             changes={
                 snap.uri: [
@@ -411,8 +422,14 @@ def workspace_edit(
                 ]
             }
         )
-    annotate = settings.confirm_edits and edit_caps.change_annotation_support is not None
-    document = types.OptionalVersionedTextDocumentIdentifier(uri=snap.uri, version=snap.version)
+    annotate = (
+        settings.confirm_edits
+        and edit_caps is not None
+        and edit_caps.change_annotation_support is not None
+    )
+    document = types.OptionalVersionedTextDocumentIdentifier(
+        uri=snap.uri, version=wire_version(ls.client_info, snap.version)
+    )
     if not annotate:
         text_edits: list[Any] = [
             types.TextEdit(range=r, new_text=e.new_text)
@@ -430,7 +447,8 @@ def workspace_edit(
         document_changes=[types.TextDocumentEdit(text_document=document, edits=annotated)],
         change_annotations={
             ANNOTATION_ID: types.ChangeAnnotation(
-                label=f"{title}: tick to apply",
+                # VS Code's preview starts unticked; Neovim shows the label in its prompt.
+                label=title if neovim_version(ls.client_info) else f"{title}: tick to apply",
                 needs_confirmation=True,
                 description=scrub(description),
             )

@@ -62,8 +62,8 @@ class Documents:
     def __init__(self, max_cached: int = 64) -> None:
         self._cache: OrderedDict[str, Snapshot] = OrderedDict()
         self._max = max_cached
-        # One edit at a time per document: a client without versioned edits (Neovim 0.7)
-        # applies whatever it is sent, so two edits computed on the same text would stack.
+        # One edit at a time per document: a client without versioned edits applies
+        # whatever it is sent, so two edits computed on the same text would stack.
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._change_waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
 

@@ -30,7 +30,7 @@ def create_server(environ: dict[str, str] | None = None) -> M21Server:
     @ls.feature(types.INITIALIZE)
     def initialize(ls: M21Server, params: types.InitializeParams) -> None:
         ls.layers.set_initialization_options(params.initialization_options)
-        client = params.client_info
+        client = ls.client_info = params.client_info
         ls.log(
             f"m21-lsp started for {client.name if client else 'an unnamed client'} "
             f"{(client.version or '') if client else ''}; position encoding "

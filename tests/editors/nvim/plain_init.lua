@@ -29,6 +29,10 @@ local function main()
     return client ~= nil and client.initialized == true
   end)
   table.insert(result.steps, "attached")
+  -- What the documented capabilities line made Neovim advertise.
+  local caps = m21_client(bufnr).capabilities or {}
+  result.document_changes = vim.tbl_get(caps, "workspace", "workspaceEdit", "documentChanges")
+    or vim.NIL
 
   vim.ui.select = function(items, opts, on_choice)
     local chosen

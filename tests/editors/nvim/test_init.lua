@@ -20,6 +20,13 @@
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
 --   M21_SETTINGS      (optional) JSON object: the plugin's `settings` (the server's m21 section)
 --   M21_WAIT_MS       upper bound for each wait
+--   M21_PLAIN         "1": no plugin; the server is started with Neovim's own client and
+--                     Neovim's own workspace/applyEdit handler (a config without the plugin)
+--   M21_TYPE_BEFORE_APPLY (optional) JSON {line, text, replace}: typed into the buffer once,
+--                     when the server's workspace/applyEdit has arrived and before the
+--                     handler runs (the user typing while the edit is on its way)
+--   M21_PREVIEW_KEYS  comma-separated keys answering the plugin's edit previews in turn
+--                     (default "a", accept)
 
 local api = vim.api
 local uv = vim.loop
@@ -109,12 +116,80 @@ record_handler("window/showMessage", result.show_messages)
 record_handler("workspace/executeCommand", result.commands)
 
 local settings = env("M21_SETTINGS")
-m21.setup({
-  cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
-  settings = settings and vim.fn.json_decode(settings) or nil,
-  -- The key and endpoint reach the server through its process environment.
-  cmd_env = { M21_BASE_URL = env("M21_BASE_URL"), M21_API_KEY = env("M21_API_KEY") },
-})
+local plain = env("M21_PLAIN") == "1"
+-- The key and endpoint reach the server through its process environment.
+local cmd_env = { M21_BASE_URL = env("M21_BASE_URL"), M21_API_KEY = env("M21_API_KEY") }
+if not plain then
+  m21.setup({
+    cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
+    settings = settings and vim.fn.json_decode(settings) or nil,
+    cmd_env = cmd_env,
+  })
+end
+
+-- Without the plugin: Neovim's own client, default capabilities and handlers.
+local function start_plain(bufnr)
+  local config = {
+    name = "m21",
+    cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
+    cmd_env = cmd_env,
+    root_dir = vim.fn.fnamemodify(env("M21_FILE"), ":p:h"),
+  }
+  if vim.lsp.start then
+    vim.lsp.start(config, { bufnr = bufnr })
+  else
+    vim.lsp.buf_attach_client(bufnr, assert(vim.lsp.start_client(config)))
+  end
+end
+
+-- Every workspace/applyEdit answer, and the user's typing while the first is on its way.
+result.apply_responses = {}
+local function edit_uri(edit)
+  if edit.documentChanges and edit.documentChanges[1] then
+    return edit.documentChanges[1].textDocument.uri
+  end
+  return next(edit.changes or {})
+end
+local function wrap_apply(handler)
+  local typed = false
+  return function(err, params, ctx, config)
+    local spec = env("M21_TYPE_BEFORE_APPLY")
+    if spec and not typed and params and params.edit then
+      typed = true
+      local edit = vim.fn.json_decode(spec)
+      local bufnr = vim.uri_to_bufnr(edit_uri(params.edit))
+      local stop = edit.replace and edit.line + 1 or edit.line
+      api.nvim_buf_set_lines(bufnr, edit.line, stop, false, { edit.text })
+      result.typed_before_apply = api.nvim_buf_get_changedtick(bufnr)
+      result.edit_versions = {}
+      for _, change in ipairs(params.edit.documentChanges or {}) do
+        table.insert(result.edit_versions, change.textDocument.version)
+      end
+    end
+    local response = handler(err, params, ctx, config)
+    table.insert(result.apply_responses, response)
+    return response
+  end
+end
+if plain then
+  vim.lsp.handlers["workspace/applyEdit"] = wrap_apply(vim.lsp.handlers["workspace/applyEdit"])
+else
+  m21._apply_edit = wrap_apply(m21._apply_edit)
+end
+
+-- The plugin's edit previews: each answered with the next key, and recorded.
+result.previews = {}
+local preview_keys = vim.split(env("M21_PREVIEW_KEYS") or "a", ",", { plain = true })
+local answered = nil
+uv.new_timer():start(20, 20, vim.schedule_wrap(function()
+  local shown = m21.state.preview
+  if shown and shown ~= answered then
+    answered = shown
+    local key = table.remove(preview_keys, 1) or "a"
+    table.insert(result.previews, { lines = shown.lines, key = key })
+    api.nvim_input(key)
+  end
+end))
 
 local function client_ready(bufnr)
   local client = m21.get_client(bufnr)
@@ -370,6 +445,9 @@ local function main()
   result.filetype = vim.bo[bufnr].filetype
   if env("M21_SCENARIO") == "missing_server" then
     return missing_server(bufnr)
+  end
+  if plain then
+    start_plain(bufnr)
   end
   local seen = false
   wait_for("the m21 client to attach and initialize", function()

@@ -26,6 +26,13 @@ M.defaults = {
   progress = true,
   -- Options for the explanation's floating window (see :h nvim_open_win).
   float = { border = "rounded", max_width = 100, max_height = 40 },
+  -- The diff shown before an edit that needs confirmation (the server's confirmEdits):
+  -- keys that accept and reject it, and the floating window's options.
+  preview = {
+    accept = { "a", "y", "\r" },
+    reject = { "r", "n", "q", "\27" },
+    float = { border = "rounded", max_width = 120, max_height = 30 },
+  },
   on_attach = nil,
   capabilities = nil,
 }
@@ -172,6 +179,262 @@ local function progress_handler(err, result, ctx, config)
   end
 end
 
+-- Applying the server's edits ------------------------------------------------------------------
+--
+-- Neovim's own workspace/applyEdit handler skips a TextDocumentEdit for an older version of
+-- the buffer but still answers applied = true, checks only the first edit of a list, and
+-- never checks version 0. This one checks every edit before changing anything, answers
+-- applied = false with the reason when the buffer is newer, and shows the change as a diff
+-- first when the server asks for confirmation (its confirmEdits setting).
+
+-- The version Neovim sends in didChange (b:changedtick), or nil for a buffer not attached.
+local function lsp_version(bufnr)
+  local v = util.buf_versions and util.buf_versions[bufnr]
+  if type(v) == "number" then
+    return v
+  end
+  return nil
+end
+
+local function text_document_edits(edit)
+  local out = {}
+  if edit.documentChanges then
+    for _, change in ipairs(edit.documentChanges) do
+      if change.kind then
+        return nil, "m21 takes no file operations (" .. tostring(change.kind) .. ")"
+      end
+      table.insert(out, change)
+    end
+  elseif edit.changes then
+    for uri, edits in pairs(edit.changes) do
+      table.insert(out, { textDocument = { uri = uri }, edits = edits })
+    end
+  end
+  return out
+end
+
+-- The edits without annotation ids, so that Neovim's apply_text_edits does not ask again.
+local function plain_edits(edits)
+  local out = {}
+  for _, e in ipairs(edits) do
+    table.insert(out, { range = e.range, newText = e.newText })
+  end
+  return out
+end
+
+local function needs_confirmation(edit, doc_edits)
+  local annotations = edit.changeAnnotations or {}
+  for _, de in ipairs(doc_edits) do
+    for _, e in ipairs(de.edits) do
+      local a = e.annotationId and annotations[e.annotationId]
+      if a and a.needsConfirmation then
+        return a
+      end
+    end
+  end
+  return nil
+end
+
+local function stale(doc_edits)
+  for _, de in ipairs(doc_edits) do
+    local version = de.textDocument.version
+    if type(version) == "number" then
+      local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+      local current = lsp_version(bufnr)
+      if current and current > version then
+        return string.format(
+          "the buffer changed after the edit was made (buffer version %d, edit for %d)",
+          current,
+          version
+        )
+      end
+    end
+  end
+  return nil
+end
+
+local function buffer_lines(bufnr)
+  if not api.nvim_buf_is_loaded(bufnr) then
+    vim.fn.bufload(bufnr)
+  end
+  return api.nvim_buf_get_lines(bufnr, 0, -1, false)
+end
+
+-- The buffer's lines after `edits`, computed on a scratch copy.
+local function lines_after(bufnr, edits, encoding)
+  local scratch = api.nvim_create_buf(false, true)
+  api.nvim_buf_set_lines(scratch, 0, -1, false, buffer_lines(bufnr))
+  util.apply_text_edits(plain_edits(edits), scratch, encoding)
+  local lines = api.nvim_buf_get_lines(scratch, 0, -1, false)
+  api.nvim_buf_delete(scratch, { force = true })
+  return lines
+end
+
+local text_diff = (vim.text and vim.text.diff) or vim.diff
+
+--- The diff lines of `doc_edits` (a list of TextDocumentEdit), one file after another.
+function M.edit_diff(doc_edits, encoding)
+  local out = {}
+  for _, de in ipairs(doc_edits) do
+    local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+    local old = buffer_lines(bufnr)
+    local new = lines_after(bufnr, de.edits, encoding)
+    local name = vim.fn.fnamemodify(vim.uri_to_fname(de.textDocument.uri), ":~:.")
+    table.insert(out, "--- " .. name)
+    table.insert(out, "+++ " .. name)
+    local diff = text_diff(table.concat(old, "\n") .. "\n", table.concat(new, "\n") .. "\n", { ctxlen = 3 })
+    for _, line in ipairs(vim.split(diff, "\n", { plain = true })) do
+      if line ~= "" then
+        table.insert(out, line)
+      end
+    end
+  end
+  return out
+end
+
+local function key_in(key, keys)
+  for _, k in ipairs(keys) do
+    if key == k then
+      return true
+    end
+  end
+  return false
+end
+
+--- Shows `lines` (a diff) in a floating window and waits for a key: true to accept.
+--- Modal on purpose: Neovim 0.7 answers a server request with the handler's return value,
+--- so the answer cannot wait for a later keypress; and the buffer cannot change meanwhile.
+function M.preview(lines, title)
+  local cfg = M.config.preview or M.defaults.preview
+  local accept = cfg.accept or M.defaults.preview.accept
+  local reject = cfg.reject or M.defaults.preview.reject
+  local hint = string.format(
+    "%s: %s accept, %s reject, j/k scroll",
+    title,
+    accept[1],
+    reject[1]
+  )
+  local shown = { hint, "" }
+  vim.list_extend(shown, lines)
+  local fopts = cfg.float or {}
+  local width = 20
+  for _, l in ipairs(shown) do
+    width = math.max(width, vim.fn.strdisplaywidth(l))
+  end
+  width = math.min(width, fopts.max_width or 120, vim.o.columns - 4)
+  local height = math.min(#shown, fopts.max_height or 30, vim.o.lines - 4)
+  local buf = api.nvim_create_buf(false, true)
+  api.nvim_buf_set_lines(buf, 0, -1, false, shown)
+  vim.bo[buf].filetype = "diff"
+  vim.bo[buf].modifiable = false
+  local win = api.nvim_open_win(buf, true, {
+    relative = "editor",
+    width = width,
+    height = height,
+    row = math.max(0, math.floor((vim.o.lines - height) / 2) - 1),
+    col = math.max(0, math.floor((vim.o.columns - width) / 2)),
+    style = "minimal",
+    border = fopts.border or "rounded",
+  })
+  M.state.preview = { bufnr = buf, winid = win, lines = shown, decided = nil }
+  local decision
+  while decision == nil do
+    vim.cmd("redraw")
+    local ok, c = pcall(vim.fn.getchar)
+    local key = ok and (type(c) == "number" and vim.fn.nr2char(c) or c) or "\27"
+    if key_in(key, accept) then
+      decision = true
+    elseif key_in(key, reject) or not ok then
+      decision = false
+    elseif key == "j" or key == "k" or key == "\4" or key == "\21" then
+      local cmd = ({ j = "\5", k = "\25", ["\4"] = "\4", ["\21"] = "\21" })[key]
+      pcall(api.nvim_win_call, win, function()
+        vim.cmd("normal! " .. cmd)
+      end)
+    end
+  end
+  pcall(api.nvim_win_close, win, true)
+  pcall(api.nvim_buf_delete, buf, { force = true })
+  M.state.preview = nil
+  M.state.last_preview = { lines = shown, accepted = decision }
+  return decision
+end
+
+-- Sends the buffer's pending didChange now, so that the server, told that the edit is stale,
+-- already has the newer text to move the edit onto. Neovim flushes pending changes before
+-- any other notification; $/setTrace with the client's own trace level changes nothing.
+local function flush_changes(client)
+  if not client then
+    return
+  end
+  local params = { value = (client.config and client.config.trace) or "off" }
+  if method_calls then
+    client:notify("$/setTrace", params)
+  else
+    client.notify("$/setTrace", params)
+  end
+end
+
+--- The m21 client's workspace/applyEdit handler (see above). Returns the response.
+function M._apply_edit(_, params, ctx)
+  if type(params) ~= "table" or type(params.edit) ~= "table" then
+    return { applied = false, failureReason = "workspace/applyEdit without an edit" }
+  end
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local encoding = client and client.offset_encoding or "utf-16"
+  local doc_edits, why = text_document_edits(params.edit)
+  if not doc_edits then
+    return { applied = false, failureReason = why }
+  end
+  local reason = stale(doc_edits)
+  if reason then
+    flush_changes(client)
+    return { applied = false, failureReason = reason }
+  end
+  local annotation = needs_confirmation(params.edit, doc_edits)
+  if annotation then
+    if M.state.preview then
+      return { applied = false, failureReason = "another m21 preview is still open" }
+    end
+    local ok, accepted = pcall(function()
+      return M.preview(M.edit_diff(doc_edits, encoding), annotation.label or params.label or "m21")
+    end)
+    if not ok then
+      M.state.preview = nil
+      return { applied = false, failureReason = "the preview failed: " .. tostring(accepted) }
+    end
+    if not accepted then
+      return { applied = false, failureReason = "rejected in the preview" }
+    end
+    reason = stale(doc_edits)
+    if reason then
+      flush_changes(client)
+      return { applied = false, failureReason = reason }
+    end
+  end
+  for _, de in ipairs(doc_edits) do
+    local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+    local ok, err = pcall(util.apply_text_edits, plain_edits(de.edits), bufnr, encoding)
+    if not ok then
+      return { applied = false, failureReason = tostring(err) }
+    end
+  end
+  return { applied = true }
+end
+
+-- Capabilities: what Neovim already does (versioned documentChanges) or what this plugin
+-- adds (change annotations, shown by the preview), declared so the server uses them.
+local function with_edit_capabilities(capabilities)
+  capabilities = vim.deepcopy(capabilities)
+  capabilities.workspace = capabilities.workspace or {}
+  local we = capabilities.workspace.workspaceEdit or {}
+  we.documentChanges = true
+  we.changeAnnotationSupport = we.changeAnnotationSupport or { groupsOnLabel = false }
+  capabilities.workspace.workspaceEdit = we
+  capabilities.workspace.applyEdit = true
+  return capabilities
+end
+
 -- Starting the server ------------------------------------------------------------------------
 
 local function make_config(bufnr)
@@ -180,7 +443,8 @@ local function make_config(bufnr)
   if next(settings) == nil then
     settings = vim.empty_dict() -- an object on the wire, not an empty list
   end
-  local capabilities = cfg.capabilities or vim.lsp.protocol.make_client_capabilities()
+  local capabilities =
+    with_edit_capabilities(cfg.capabilities or vim.lsp.protocol.make_client_capabilities())
   return {
     name = cfg.name,
     cmd = cfg.cmd,
@@ -191,7 +455,12 @@ local function make_config(bufnr)
     init_options = settings,
     settings = { m21 = settings },
     capabilities = capabilities,
-    handlers = { ["$/progress"] = progress_handler },
+    handlers = {
+      ["$/progress"] = progress_handler,
+      ["workspace/applyEdit"] = function(err, params, ctx, config)
+        return M._apply_edit(err, params, ctx, config)
+      end,
+    },
     commands = {
       ["m21.explain"] = function(command, ctx)
         M._explain_action(command, ctx)
