@@ -1,0 +1,89 @@
+"""Edit fidelity on real code nobody here wrote: how often the edit is exactly what the
+reply meant.
+
+Draws seeded selections from the standard library and the installed site-packages
+(tests/fidelity/corpus.py), answers each with replies that repeat what the prompt showed
+(must give "unchanged") or carry a known transformation (must give exactly the expected
+file), in every presentation, and runs the real pipeline on each. Prints exact /
+applied-but-different / refused counts by selection kind and by presentation. Asserts
+nothing; the tests in tests/fidelity hold the bar on a reduced draw.
+
+    python bench/fidelity.py                  # 600 cases, seed 2
+    python bench/fidelity.py --cases 1000 --seed 5
+    python bench/fidelity.py --smoke          # 40 cases (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "server"))
+sys.path.insert(0, str(ROOT / "tests" / "fidelity"))
+
+import corpus  # noqa: E402
+
+VERDICTS = ("exact", "different", "refused", "crash")
+
+
+def _table(title: str, rows: dict[str, collections.Counter[str]]) -> list[str]:
+    lines = [f"{title:<14}" + "".join(f"{v:>11}" for v in VERDICTS)]
+    for key in sorted(rows):
+        lines.append(f"  {key:<12}" + "".join(f"{rows[key][v]:>11}" for v in VERDICTS))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="40 cases, for CI")
+    parser.add_argument("--show", type=int, default=10, help="list this many non-exact cases")
+    args = parser.parse_args(argv)
+    count = 40 if args.smoke else args.cases
+    started = time.monotonic()
+    cases = corpus.generate(args.seed, count)
+    drawn = time.monotonic() - started
+    outcomes = [corpus.run_case(case) for case in cases]
+    seconds = time.monotonic() - started - drawn
+    total = collections.Counter(o.verdict for o in outcomes)
+    by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    by_presentation: dict[str, collections.Counter[str]] = collections.defaultdict(
+        collections.Counter
+    )
+    by_family: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    by_variant: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for o in outcomes:
+        by_kind[o.case.kind][o.verdict] += 1
+        by_presentation[o.case.presentation][o.verdict] += 1
+        by_family[o.case.family][o.verdict] += 1
+        by_variant[o.case.variant][o.verdict] += 1
+    files = len({o.case.id.split(" ")[0].split(":")[0] for o in outcomes})
+    n = len(outcomes) or 1
+    print(
+        f"fidelity: {len(outcomes)} cases from {files} real modules (seed {args.seed}), "
+        f"drawn in {drawn:.1f} s, run in {seconds:.1f} s ({1000 * seconds / n:.0f} ms a case)"
+    )
+    print(
+        f"  exact {total['exact']} ({100 * total['exact'] / n:.1f} %), applied but different "
+        f"{total['different']}, refused {total['refused']}, crashed {total['crash']}"
+    )
+    for title, rows in (
+        ("by kind", by_kind),
+        ("by presentation", by_presentation),
+        ("by reply", by_family),
+        ("by file", by_variant),
+    ):
+        print("\n".join(_table(title, rows)))
+    shown = [o for o in outcomes if o.verdict != "exact"][: args.show]
+    for o in shown:
+        print(f"  {o.verdict}: {o.case.id}: {o.message[:200]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
