@@ -152,6 +152,7 @@ class SoakReport:
     applied_after_request_cancel: int = 0
     final_reply_outcomes: Counter[str] = field(default_factory=Counter)
     stale_kept_changing: int = 0
+    stale_typed_on_the_way: int = 0
     idle_connections_at_end: int = -1
     connections_after_shutdown: int = -1
     hangs: int = 0
@@ -185,6 +186,8 @@ class SoakReport:
             + _fmt(self.final_reply_outcomes),
             f"  clean replies on untouched code refused because the document kept changing "
             f"through {APPLY_ATTEMPTS} attempts to send the edit: {self.stale_kept_changing}",
+            f"  clean replies reported not applied because the user typed while the edit was "
+            f"on its way (the client skipped it): {self.stale_typed_on_the_way}",
             f"  model HTTP connections: {self.idle_connections_at_end} open and idle (kept alive "
             f"for reuse) at the end, {self.connections_after_shutdown} after shutdown",
             f"  hangs (waits past their bound): {self.hangs}",
@@ -888,6 +891,13 @@ def _check_refactor_outcome(
             # Typing elsewhere in the document made the client refuse each attempt to send
             # the edit (its version was always one behind): an honest refusal.
             report.stale_kept_changing += 1
+            return
+        typed = cmd.doc_changes_at_end - cmd.doc_changes_at_send - applied >= 1
+        if typed and "on its way to the editor" in str((cmd.result or {}).get("message")):
+            # The user typed in the document while the edit was on its way, and the client
+            # (Neovim without the plugin) skipped the stale edit: the server saw that the
+            # edit did not land and said so, which is what it must do.
+            report.stale_typed_on_the_way += 1
             return
         if cmd.outcome not in allowed:
             state = "untouched" if others == 0 else f"changed {others} time(s)"
