@@ -110,10 +110,26 @@ class SecretFileRefused(M21Error):
 
 
 class ModelError(M21Error):
-    """Base for failures talking to the model endpoint."""
+    """Base for failures talking to the model endpoint.
+
+    ``retry_after`` is the wait the endpoint asked for (seconds), when it named one;
+    ``what`` is the message's first part without advice (see :class:`RateLimitError`).
+    """
 
     kind = "model"
     retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        retry_after: float | None = None,
+        what: str = "",
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+        self.what = scrub(what) or self.message
 
 
 class AuthError(ModelError):
@@ -139,36 +155,12 @@ class RateLimitError(ModelError):
     kind = "rate_limit"
     retryable = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        detail: str = "",
-        retry_after: float | None = None,
-        what: str = "",
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.retry_after = retry_after
-        self.what = scrub(what) or self.message
-
 
 class ServerError(ModelError):
     """5xx answers, dropped connections and streams cut off before a finish reason."""
 
     kind = "server"
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        detail: str = "",
-        retry_after: float | None = None,
-        what: str = "",
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.retry_after = retry_after
-        self.what = scrub(what) or self.message
 
 
 class ModelTimeout(ModelError):
