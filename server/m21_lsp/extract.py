@@ -339,7 +339,9 @@ def extract_code(
             if python and start >= 0
             else None
         )
-        code = unwrapped if unwrapped is not None else _context_cut(code, selection, document, start)
+        code = (
+            unwrapped if unwrapped is not None else _context_cut(code, selection, document, start)
+        )
     placeholder = _PLACEHOLDER.search(code)
     if placeholder and not _PLACEHOLDER.search(selection):
         raise ReplyError(

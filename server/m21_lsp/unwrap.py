@@ -19,6 +19,7 @@ helper function beside the class) cannot be placed: that is refused, never dropp
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from . import pyscan
@@ -99,7 +100,7 @@ def _dump(stmt: ast.stmt) -> str:
 def enclosing_chain(text: str, start: int, end: int) -> Chain | None:
     """The blocks enclosing ``text[start:end]``, outermost first; ``None`` when the
     selection is at module level, does not parse around, or starts mid-line."""
-    if not text[pyscan.line_start(text, start) : start].strip(" \t") == "":
+    if text[pyscan.line_start(text, start) : start].strip(" \t"):
         return None
     a, b = pyscan.top_level_region(text, start, max(end - 1, start))
     try:
@@ -272,8 +273,6 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
 
 
 def _defines(text: str, name: str) -> bool:
-    import re
-
     return (
         re.search(rf"(?m)^[ \t]*(?:async[ \t]+def|def|class)[ \t]+{re.escape(name)}\b", text)
         is not None
