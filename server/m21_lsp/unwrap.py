@@ -37,6 +37,7 @@ class Level:
     siblings_names: set[str] = field(default_factory=set)
     siblings_dumps: set[str] = field(default_factory=set)
     has_docstring_outside: bool = False
+    body_index: int = 0  # which of the block's bodies (body, else, a handler…) holds it
 
 
 @dataclass
@@ -123,18 +124,18 @@ def enclosing_chain(text: str, start: int, end: int) -> Chain | None:
         )
         if holder is None:
             break
-        inner = next(
+        index, inner = next(
             (
-                blk
-                for blk in _bodies(holder)
+                (k, blk)
+                for k, blk in enumerate(_bodies(holder))
                 if _first_line(blk[0]) <= last and (blk[-1].end_lineno or 0) >= first
             ),
-            None,
+            (0, None),
         )
         if inner is None:
             break
         kind, name = _level_of(holder, lines)
-        level = Level(kind, name)
+        level = Level(kind, name, body_index=index)
         for s in inner:
             if (s.end_lineno or s.lineno) < first or _first_line(s) > last:
                 if isinstance(s, _DEFS):
@@ -178,14 +179,6 @@ def _dedent_lines(lines: list[str]) -> list[str]:
     return out
 
 
-def _find(nodes: list[ast.stmt], level: Level, lines: list[str]) -> ast.stmt | None:
-    for node in nodes:
-        kind, name = _level_of(node, lines)
-        if kind == level.kind and name == level.name and _bodies(node):
-            return node
-    return None
-
-
 class _Doc:
     """Whitespace-folded document text, for "does the document already have this?"."""
 
@@ -215,24 +208,19 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
         tree = ast.parse("\n".join(lines))
     except (SyntaxError, ValueError, RecursionError):
         return None
-    hits = ((k, _find(tree.body, level, lines)) for k, level in enumerate(chain.levels))
-    top, hit = next(((k, node) for k, node in hits if node is not None), (0, None))
-    if hit is None:
+    paths = [
+        path
+        for k in range(len(chain.levels))
+        for path in _descents(tree.body, chain.levels[k:], lines)
+    ]
+    if not paths:
         return None
+    # Several blocks may share a header (``if _WINDOWS:`` twice in a module): prefer the
+    # one whose innermost body holds the selection's own definitions or statements.
+    outer = max(paths, key=lambda path: _overlap(path[-1], chain))
+    node = outer[-1][1]
     doc = _Doc(text)
     imports: list[str] = []
-    outer: list[tuple[list[ast.stmt], ast.stmt]] = [(tree.body, hit)]
-    node = hit
-    for level in chain.levels[top + 1 :]:
-        found = None
-        for body in _bodies(node):
-            found = _find(body, level, lines)
-            if found is not None:
-                outer.append((body, found))
-                break
-        if found is None:
-            return None
-        node = found
     for body, kept in outer:
         for stmt in body:
             if stmt is kept or _is_placeholder(stmt) or _is_docstring(stmt):
@@ -256,7 +244,7 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
                     "should change together and try again."
                 )
     innermost = chain.levels[-1]
-    members = next((b for b in _bodies(node)), [])
+    members = _body(node, innermost)
     core = [k for k, stmt in enumerate(members) if not _sibling(stmt, k, innermost, chain)]
     if not core:
         return None
@@ -270,6 +258,40 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
     if imports:
         body_lines = [*imports, "", *body_lines]
     return "\n".join(body_lines) + "\n"
+
+
+def _body(node: ast.stmt, level: Level) -> list[ast.stmt]:
+    bodies = _bodies(node)
+    return bodies[level.body_index] if level.body_index < len(bodies) else []
+
+
+def _descents(
+    nodes: list[ast.stmt], levels: list[Level], lines: list[str]
+) -> list[list[tuple[list[ast.stmt], ast.stmt]]]:
+    """Every way down the reply's blocks matching ``levels`` (by name or header), each a
+    list of (the statements a block was found in, the block)."""
+    found = []
+    for node in nodes:
+        kind, name = _level_of(node, lines)
+        if kind != levels[0].kind or name != levels[0].name or not _bodies(node):
+            continue
+        if len(levels) == 1:
+            found.append([(nodes, node)])
+            continue
+        for rest in _descents(_body(node, levels[0]), levels[1:], lines):
+            found.append([(nodes, node), *rest])
+    return found
+
+
+def _overlap(step: tuple[list[ast.stmt], ast.stmt], chain: Chain) -> int:
+    _nodes, node = step
+    members = _body(node, chain.levels[-1])
+    return sum(
+        1
+        for stmt in members
+        if (isinstance(stmt, _DEFS) and stmt.name in chain.selection_names)
+        or _dump(stmt) in chain.selection_dumps
+    )
 
 
 def _defines(text: str, name: str) -> bool:

@@ -8,6 +8,7 @@ indentation); every expected document is written out by hand.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from corpus import _OneReply
@@ -213,3 +214,21 @@ def test_the_guard_accepts_an_honest_edit() -> None:
     start = DOC.index("    def run(")
     new = DOC.replace("queue.pop()", "queue.pop(0)")
     assert outline.check(DOC, (start, len(DOC)), new, (start, len(new))) is None
+
+
+def test_the_selection_in_an_else_branch_of_a_repeated_header_is_found() -> None:
+    """importlib's bootstrap module opens two blocks with ``if _MS_WINDOWS:``; the second
+    ``_path_isabs`` sits in the second one's ``else``. The whole file repeated must be
+    "unchanged", not the first block's imports spliced over the function."""
+    import importlib._bootstrap_external as module
+
+    text = Path(module.__file__).read_text(encoding="utf-8")
+    first = text.index("    def _path_isabs(path):", text.index("\nelse:\n    def _path_isabs"))
+    start = first + 4  # an editor selection that starts at the code
+    end = text.index("return path.startswith(path_separators)", start) + len(
+        "return path.startswith(path_separators)"
+    )
+    reply = f"<think>\nSame.\n</think>\n\n```python\n{text}```\n"
+    req = pipeline.RefactorRequest(text=text, start=start, end=end, path="boot.py")
+    result = asyncio.run(pipeline.refactor(req, Settings(repair_turns=0), _OneReply(reply)))
+    assert not result.changed
