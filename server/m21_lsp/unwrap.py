@@ -212,16 +212,17 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
         path
         for k in range(len(chain.levels))
         for path in _descents(tree.body, chain.levels[k:], lines)
+        if path
     ]
     if not paths:
         return None
     # Several blocks may share a header (``if _WINDOWS:`` twice in a module): prefer the
     # one whose innermost body holds the selection's own definitions or statements.
     outer = max(paths, key=lambda path: _overlap(path[-1], chain))
-    node = outer[-1][1]
+    _nodes, node, matched = outer[-1]
     doc = _Doc(text)
     imports: list[str] = []
-    for body, kept in outer:
+    for body, kept, _level in outer:
         for stmt in body:
             if stmt is kept or _is_placeholder(stmt) or _is_docstring(stmt):
                 continue
@@ -244,7 +245,15 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
                     "should change together and try again."
                 )
     innermost = chain.levels[-1]
-    members = _body(node, innermost)
+    if matched is not innermost:  # the reply left out the blocks below ``matched``
+        innermost = Level(
+            matched.kind,
+            matched.name,
+            siblings_names=matched.siblings_names | innermost.siblings_names,
+            siblings_dumps=matched.siblings_dumps | innermost.siblings_dumps,
+            has_docstring_outside=matched.has_docstring_outside,
+        )
+    members = _body(node, matched)
     core = [k for k, stmt in enumerate(members) if not _sibling(stmt, k, innermost, chain)]
     if not core:
         return None
@@ -265,30 +274,38 @@ def _body(node: ast.stmt, level: Level) -> list[ast.stmt]:
     return bodies[level.body_index] if level.body_index < len(bodies) else []
 
 
-def _descents(
-    nodes: list[ast.stmt], levels: list[Level], lines: list[str]
-) -> list[list[tuple[list[ast.stmt], ast.stmt]]]:
+Step = tuple[list[ast.stmt], ast.stmt, "Level"]
+
+
+def _descents(nodes: list[ast.stmt], levels: list[Level], lines: list[str]) -> list[list[Step]]:
     """Every way down the reply's blocks matching ``levels`` (by name or header), each a
-    list of (the statements a block was found in, the block)."""
-    found = []
+    list of (the statements a block was found in, the block, the level it matched).
+
+    Models repeat ``class`` and ``def`` headers but often leave out an ``if``/``try``/
+    ``with`` between them, so such a level may be skipped (an empty tail means the path
+    ends at the block above).
+    """
+    level, rest = levels[0], levels[1:]
+    found: list[list[Step]] = []
+    if level.kind == "other":
+        found.extend(_descents(nodes, rest, lines) if rest else [[]])
     for node in nodes:
         kind, name = _level_of(node, lines)
-        if kind != levels[0].kind or name != levels[0].name or not _bodies(node):
+        if kind != level.kind or name != level.name or not _bodies(node):
             continue
-        if len(levels) == 1:
-            found.append([(nodes, node)])
+        if not rest:
+            found.append([(nodes, node, level)])
             continue
-        for rest in _descents(_body(node, levels[0]), levels[1:], lines):
-            found.append([(nodes, node), *rest])
+        for tail in _descents(_body(node, level), rest, lines):
+            found.append([(nodes, node, level), *tail])
     return found
 
 
-def _overlap(step: tuple[list[ast.stmt], ast.stmt], chain: Chain) -> int:
-    _nodes, node = step
-    members = _body(node, chain.levels[-1])
+def _overlap(step: Step, chain: Chain) -> int:
+    _nodes, node, level = step
     return sum(
         1
-        for stmt in members
+        for stmt in _body(node, level)
         if (isinstance(stmt, _DEFS) and stmt.name in chain.selection_names)
         or _dump(stmt) in chain.selection_dumps
     )

@@ -232,3 +232,30 @@ def test_the_selection_in_an_else_branch_of_a_repeated_header_is_found() -> None
     req = pipeline.RefactorRequest(text=text, start=start, end=end, path="boot.py")
     result = asyncio.run(pipeline.refactor(req, Settings(repair_turns=0), _OneReply(reply)))
     assert not result.changed
+
+
+PROXY = """\
+class Proxy:
+    def __getattr__(self, key):
+        hook = getattr(self._inner, key)
+        if key not in self.wrapped:
+            return hook
+        else:
+
+            def fixed(**kw):
+                kw.pop("path", None)
+                return hook(**kw)
+
+            return fixed
+"""
+
+
+def test_a_wrapper_that_leaves_out_an_if_between_its_headers_is_taken_out() -> None:
+    """Models repeat ``class`` and ``def`` headers but skip the ``else:`` the selection
+    sits in (seen in pytest's compat module)."""
+    reply = (
+        "class Proxy:\n    def __getattr__(self, key):\n        def fixed(**kw):\n"
+        '            kw.pop("path")\n            return hook(**kw)\n'
+    )
+    result = _refactor(PROXY, "            def fixed", "return hook(**kw)\n", reply)
+    assert result.new_text == PROXY.replace('kw.pop("path", None)', 'kw.pop("path")')
