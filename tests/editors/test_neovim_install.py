@@ -195,3 +195,49 @@ def test_lazy_spec_builds_from_the_clone_then_refactors(
     _assert_private_server(result, user_env, current)
     health = "\n".join(result["health"])
     assert f"installs from {home / 'src' / 'm21-lsp'} (the plugin's checkout)" in health
+
+
+def test_failed_install_says_why_and_keeps_using_path(
+    nvim: Nvim, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """pip's own reason reaches the user, and no half-made venv is taken for a server."""
+    missing = tmp_path / "no-such-m21_lsp-0.1.0-py3-none-any.whl"
+    plugin = REPO_ROOT / "editors" / "neovim"
+    out_file = tmp_path / "out.json"
+    probe = (
+        f"vim.opt.runtimepath:prepend({json.dumps(str(plugin))})\n"
+        "local install = require('m21.install')\n"
+        f"local ok = install.install({{ source = {json.dumps(str(missing))} }})\n"
+        "local cmd, how = install.resolve(nil, false)\n"
+        f"local fh = assert(io.open({json.dumps(str(out_file))}, 'w'))\n"
+        "fh:write(vim.fn.json_encode({ ok = ok, message = install.state.message,"
+        " how = how, messages = vim.fn.execute('messages') }))\n"
+        "fh:close()\n"
+    )
+    script = tmp_path / "probe.lua"
+    script.write_text(probe)
+    _run(
+        [
+            str(nvim),
+            "--headless",
+            "-n",
+            "-i",
+            "NONE",
+            "-u",
+            "NONE",
+            "-c",
+            f"luafile {script}",
+            "-c",
+            "qa!",
+        ],
+        user_env,
+        tmp_path,
+        INSTALL_TIMEOUT,
+    )
+    got = json.loads(out_file.read_text())
+    assert got["ok"] is False
+    assert f"install from {missing} failed: `" in got["message"]
+    assert "exited with" in got["message"]
+    assert str(missing.name) in got["message"], "pip's reason is not in the message"
+    assert got["message"] in got["messages"], "the user was not told"
+    assert got["how"] == "PATH"  # the broken m21-lsp on PATH, not a venv without the server
