@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
-from . import __version__, config, pipeline
+from . import __version__, config, pipeline, version
 from .errors import M21Error, UsageError, clause, scrub
 from .model_types import Progress, Usage
 from .pipeline_types import RefactorRequest, RefactorResult
@@ -552,7 +552,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="m21-lsp", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"m21-lsp {__version__}")
+    parser.add_argument("--version", action="version", version=f"m21-lsp {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_selection(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,11 @@ local util = vim.lsp.util
 
 M.defaults = {
   -- How to start the server. Override with a virtualenv's m21-lsp or `python -m m21_lsp.lsp`.
+  -- Without setup{ cmd }, the m21-lsp that :M21Install put under stdpath("data") comes first,
+  -- then m21-lsp on PATH (see m21/install.lua).
   cmd = { "m21-lsp", "serve", "--stdio" },
+  -- :M21Install's defaults: { source = wheel | folder | git+URL | PyPI name, python = "python3" }.
+  install = {},
   -- Extra environment for the server process (e.g. { M21_API_KEY = os.getenv("AIMLAPI_KEY") }).
   cmd_env = nil,
   -- The `m21` settings section, camelCase as in every editor (baseUrl, model, hover, ...).
@@ -445,9 +449,12 @@ local function make_config(bufnr)
   end
   local capabilities =
     with_edit_capabilities(cfg.capabilities or vim.lsp.protocol.make_client_capabilities())
+  local install = require("m21.install")
+  local cmd, how = install.resolve(cfg.cmd, M.state.cmd_from_setup)
+  install.state.server = { cmd = cmd, how = how }
   return {
     name = cfg.name,
-    cmd = cfg.cmd,
+    cmd = cmd,
     cmd_env = cfg.cmd_env,
     root_dir = find_root(bufnr),
     -- Settings go both ways: initializationOptions for the first request, and the `m21`
@@ -474,8 +481,8 @@ end
 -- Says once why the server cannot start and how to fix it; later buffers stay quiet.
 local function start_failed(config, why)
   M.state.start_error = string.format(
-    "cannot start the server `%s` (%s). Install it with `pip install m21-lsp` in the Python "
-      .. "environment you use, or point require('m21').setup{ cmd = {...} } at its m21-lsp; "
+    "cannot start the server `%s` (%s). Install it with :M21Install (or `pip install m21-lsp` "
+      .. "in the Python environment you use, or point require('m21').setup{ cmd = {...} } at its m21-lsp); "
       .. "then run :M21Restart.",
     table.concat(config.cmd, " "),
     why
@@ -803,6 +810,7 @@ function M.define_commands()
   api.nvim_create_user_command("M21Restart", function()
     M.restart()
   end, { nargs = 0, desc = "Restart the m21 language server" })
+  require("m21.install").define_commands()
 end
 
 --- Stops every m21 client and re-attaches the Python buffers.
@@ -844,6 +852,8 @@ function M.setup(opts)
       M.config[key] = opts[key]
     end
   end
+  M.state.cmd_from_setup = opts ~= nil and opts.cmd ~= nil
+  M.state.setup_done = true
   M.define_commands()
   local group = api.nvim_create_augroup("m21", { clear = true })
   api.nvim_create_autocmd("FileType", {
