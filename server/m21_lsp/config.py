@@ -46,34 +46,111 @@ DEFAULT_SECRET_GLOBS = (
 )
 
 
+# Where a setting may come from (the server's layers; the CLI reads only the environment).
+ENVIRONMENT = "environment"
+INIT = "initializationOptions"
+WORKSPACE = "workspace"
+# A workspace value counts only when allowWorkspaceBaseUrl is on (see lsp/settings.py).
+WORKSPACE_IF_ALLOWED = "workspace if allowWorkspaceBaseUrl"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is read and checked: the one table the layers and the README follow.
+
+    ``kind`` picks the conversion from a wire value (JSON or an environment string):
+    ``key`` (a secret string; "" clears it), ``path`` (a string; "" unsets it), ``globs`` (a
+    list, or a comma-separated string), ``bool``, ``int``, ``float``, ``str`` (non-empty,
+    ``choices`` when given) and ``url`` (``str``, trailing slashes dropped, and the key may
+    only go there over https or to loopback). ``low``/``high`` bound numbers; with ``clamp``
+    a value outside them is moved inside instead of refused (temperature: MiniMax rejects
+    values outside (0, 1]). ``env`` lists the environment variables, the first one set wins.
+    ``workspace`` says whether ``workspace/configuration`` may set it: ``WORKSPACE``,
+    ``WORKSPACE_IF_ALLOWED`` or None. ``quiet_env``: an environment value that is not a
+    valid one is ignored without a problem (a security opt-in that only an explicit yes turns
+    on). ``unit`` follows numbers in messages and the README.
+    """
+
+    kind: str
+    env: tuple[str, ...] = ()
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+    clamp: bool = False
+    choices: tuple[str, ...] = ()
+    workspace: str | None = WORKSPACE
+    aliases: tuple[str, ...] = ()
+    quiet_env: bool = False
+    unit: str = ""
+    shown_default: str | None = None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The layers it may come from, in rising priority."""
+        env = (ENVIRONMENT,) if self.env else ()
+        workspace = (self.workspace,) if self.workspace else ()
+        return (*env, INIT, *workspace)
+
+
+def _setting(default: Any, kind: str, **spec: Any) -> Any:
+    extra: dict[str, Any] = {"repr": False} if kind == "key" else {}
+    return field(default=default, metadata={"spec": Spec(kind, **spec)}, **extra)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Effective configuration. Field names are snake_case; wire names are camelCase."""
+    """Effective configuration. Field names are snake_case; wire names are camelCase.
 
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    model: str = DEFAULT_MODEL
-    model_label: str = "m2-1"
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_tokens: int = 8192
-    connect_timeout: float = 10.0
-    chunk_timeout: float = 60.0
-    timeout: float = 300.0
-    max_attempts: int = 3
-    context_lines: int = 20
-    repair_turns: int = 1
-    hover: str = "cached"
-    confirm_edits: bool = True
-    ca_bundle: str | None = None
+    Each field's ``Spec`` (its metadata) is the whole truth about reading it.
+    """
+
+    api_key: str | None = _setting(None, "key", env=KEY_VARS, aliases=("key",))
+    base_url: str = _setting(
+        DEFAULT_BASE_URL, "url", env=("M21_BASE_URL",), workspace=WORKSPACE_IF_ALLOWED
+    )
+    model: str = _setting(DEFAULT_MODEL, "str", env=("M21_MODEL",))
+    model_label: str = _setting("m2-1", "str", env=("M21_MODEL_LABEL",))
+    temperature: float = _setting(
+        1.0, "float", env=("M21_TEMPERATURE",), low=0.01, high=1.0, clamp=True
+    )
+    top_p: float = _setting(0.95, "float", env=("M21_TOP_P",), low=0, low_open=True, high=1)
+    max_tokens: int = _setting(8192, "int", env=("M21_MAX_TOKENS",), low=1)
+    connect_timeout: float = _setting(
+        10.0, "float", env=("M21_CONNECT_TIMEOUT",), low=0, low_open=True, unit=" seconds"
+    )
+    chunk_timeout: float = _setting(
+        60.0,
+        "float",
+        env=("M21_CHUNK_TIMEOUT",),
+        low=0,
+        low_open=True,
+        unit=" seconds",
+        aliases=("readTimeout",),
+    )
+    timeout: float = _setting(
+        300.0, "float", env=("M21_TIMEOUT",), low=0, low_open=True, unit=" seconds"
+    )
+    max_attempts: int = _setting(3, "int", env=("M21_MAX_ATTEMPTS",), low=1)
+    context_lines: int = _setting(20, "int", env=("M21_CONTEXT_LINES",), low=0)
+    repair_turns: int = _setting(1, "int", env=("M21_REPAIR_TURNS",), low=0)
+    hover: str = _setting("cached", "str", choices=HOVER_MODES)
+    confirm_edits: bool = _setting(True, "bool")
+    ca_bundle: str | None = _setting(None, "path", env=("M21_CA_BUNDLE",))
     # Limits (checked before any request is sent).
-    max_selection_chars: int = 40_000
-    max_selection_lines: int = 1_000
-    max_prompt_tokens: int = 24_000
-    max_reply_chars: int = 400_000
-    max_concurrent_requests: int = 4
-    secret_globs: tuple[str, ...] = DEFAULT_SECRET_GLOBS
-    allow_workspace_base_url: bool = False
+    max_selection_chars: int = _setting(40_000, "int", env=("M21_MAX_SELECTION_CHARS",), low=1)
+    max_selection_lines: int = _setting(1_000, "int", env=("M21_MAX_SELECTION_LINES",), low=1)
+    max_prompt_tokens: int = _setting(24_000, "int", env=("M21_MAX_PROMPT_TOKENS",), low=1)
+    max_reply_chars: int = _setting(400_000, "int", env=("M21_MAX_REPLY_CHARS",), low=1)
+    max_concurrent_requests: int = _setting(4, "int", env=("M21_MAX_CONCURRENT_REQUESTS",), low=1)
+    secret_globs: tuple[str, ...] = _setting(
+        DEFAULT_SECRET_GLOBS,
+        "globs",
+        env=("M21_SECRET_GLOBS",),
+        shown_default="`.env*`, `*.pem`, `*.key`, `id_rsa*`, `secrets.*`, …",
+    )
+    allow_workspace_base_url: bool = _setting(
+        False, "bool", env=("M21_ALLOW_WORKSPACE_BASE_URL",), workspace=None, quiet_env=True
+    )
 
     @property
     def key_source(self) -> str:
@@ -106,9 +183,21 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-_WIRE_TO_FIELD: dict[str, str] = {_camel(f.name): f.name for f in fields(Settings)}
+def spec(name: str) -> Spec:
+    """The table entry of the field ``name`` (snake_case)."""
+    return SPECS[name]
+
+
+SPECS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in fields(Settings)}
+WIRE_NAMES: dict[str, str] = {name: _camel(name) for name in SPECS}
+_WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in WIRE_NAMES.items()}
 # Accepted aliases for convenience in editor configs.
-_WIRE_TO_FIELD.update({"key": "api_key", "readTimeout": "chunk_timeout"})
+_WIRE_TO_FIELD.update({alias: name for name, s in SPECS.items() for alias in s.aliases})
+
+
+def wire_names(*, workspace: str | None) -> tuple[str, ...]:
+    """camelCase names of the settings whose ``Spec.workspace`` is ``workspace``."""
+    return tuple(WIRE_NAMES[n] for n, s in SPECS.items() if s.workspace == workspace)
 
 
 def check_endpoint(base_url: str) -> str | None:
@@ -141,42 +230,38 @@ def _endpoint_reason(base_url: str) -> str | None:
     )
 
 
-def _coerce(name: str, value: Any, current: Any) -> Any:
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _coerce(spec: Spec, value: Any) -> Any:
     """Convert a wire value to the field's type, raising ValueError with a reason."""
-    if name == "api_key":
+    kind = spec.kind
+    if kind == "key":
         if value is None or value == "":
             return None
         if not isinstance(value, str):
             raise ValueError("must be a string")
         return value.strip()
-    if name == "ca_bundle":
+    if kind == "path":
         if value in (None, ""):
             return None
         if not isinstance(value, str):
             raise ValueError("must be a path")
         return value
-    if name == "secret_globs":
+    if kind == "globs":
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ValueError("must be a list of glob strings")
         return tuple(v.strip() for v in value)
-    if isinstance(current, bool):
+    if kind == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in (
-            "1",
-            "true",
-            "yes",
-            "on",
-            "0",
-            "false",
-            "no",
-            "off",
-        ):
-            return value.lower() in ("1", "true", "yes", "on")
+        if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
         raise ValueError("must be true or false")
-    if isinstance(current, int):
+    if kind == "int":
         if isinstance(value, bool):
             raise ValueError("must be a whole number")
         try:
@@ -186,7 +271,7 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
         if number is None:
             raise ValueError("must be a whole number")
         return number
-    if isinstance(current, float):
+    if kind == "float":
         if isinstance(value, bool):
             raise ValueError("must be a number")
         try:
@@ -198,24 +283,24 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
     return value.strip()
 
 
-def _check(name: str, value: Any) -> Any:
-    """Range checks and clamps. Returns the value to store or raises ValueError."""
-    if name == "temperature":
-        # MiniMax rejects temperatures outside (0, 1]; clamp rather than fail.
-        return min(max(value, 0.01), 1.0)
-    if name == "top_p" and not 0 < value <= 1:
-        raise ValueError("must be in (0, 1]")
-    if name in ("max_tokens", "max_attempts", "max_concurrent_requests") and value < 1:
-        raise ValueError("must be at least 1")
-    if name in ("context_lines", "repair_turns") and value < 0:
-        raise ValueError("must be 0 or more")
-    if name.startswith("max_") and value < 1:
-        raise ValueError("must be at least 1")
-    if name in ("connect_timeout", "chunk_timeout", "timeout") and value <= 0:
-        raise ValueError("must be more than 0 seconds")
-    if name == "hover" and value not in HOVER_MODES:
-        raise ValueError("must be one of " + ", ".join(HOVER_MODES))
-    if name == "base_url":
+def _check(spec: Spec, value: Any) -> Any:
+    """Bounds, clamps, choices and endpoint safety. Returns the value to store."""
+    if spec.low is not None or spec.high is not None:
+        low, high = spec.low, spec.high
+        if spec.clamp and low is not None and high is not None:
+            return min(max(value, low), high)
+        above = low is None or (value > low if spec.low_open else value >= low)
+        if not above or (high is not None and value > high):
+            if low is not None and high is not None:
+                raise ValueError(f"must be in {'(' if spec.low_open else '['}{low:g}, {high:g}]")
+            if spec.low_open:
+                raise ValueError(f"must be more than {low:g}{spec.unit}")
+            if low == 0:
+                raise ValueError("must be 0 or more")
+            raise ValueError(f"must be at least {low:g}")
+    if spec.choices and value not in spec.choices:
+        raise ValueError("must be one of " + ", ".join(spec.choices))
+    if spec.kind == "url":
         value = value.rstrip("/")
         # The phrase alone: the problem line already shows the value once.
         reason = _endpoint_reason(value)
@@ -257,7 +342,7 @@ def apply_overrides(
         if raw is None:
             continue
         try:
-            value = _check(name, _coerce(name, raw, getattr(settings, name)))
+            value = _check(SPECS[name], _coerce(SPECS[name], raw))
         except ValueError as exc:
             shown = "***" if name == "api_key" else repr(raw)
             label = (labels or {}).get(wire, wire)
@@ -276,41 +361,29 @@ def _shown_value(settings: Settings, name: str) -> str:
     return repr(getattr(settings, name))
 
 
-_ENV_VARS: dict[str, str] = {
-    "M21_BASE_URL": "baseUrl",
-    "M21_MODEL": "model",
-    "M21_MODEL_LABEL": "modelLabel",
-    "M21_TEMPERATURE": "temperature",
-    "M21_TOP_P": "topP",
-    "M21_MAX_TOKENS": "maxTokens",
-    "M21_CONNECT_TIMEOUT": "connectTimeout",
-    "M21_CHUNK_TIMEOUT": "chunkTimeout",
-    "M21_TIMEOUT": "timeout",
-    "M21_MAX_ATTEMPTS": "maxAttempts",
-    "M21_CONTEXT_LINES": "contextLines",
-    "M21_REPAIR_TURNS": "repairTurns",
-    "M21_CA_BUNDLE": "caBundle",
-    "M21_MAX_SELECTION_CHARS": "maxSelectionChars",
-    "M21_MAX_SELECTION_LINES": "maxSelectionLines",
-    "M21_MAX_PROMPT_TOKENS": "maxPromptTokens",
-    "M21_MAX_REPLY_CHARS": "maxReplyChars",
-    "M21_MAX_CONCURRENT_REQUESTS": "maxConcurrentRequests",
-    "M21_SECRET_GLOBS": "secretGlobs",
-}
-
-
 def from_env(
     environ: Mapping[str, str] | None = None, *, keeping: bool = True
 ) -> tuple[Settings, list[str]]:
     """Defaults overlaid with the environment. Returns the settings and any problems,
     each naming the variable as the user set it (``M21_TIMEOUT='abc' must be a number``)."""
     env = os.environ if environ is None else environ
-    layer: dict[str, Any] = {wire: env[var] for var, wire in _ENV_VARS.items() if env.get(var)}
-    labels = {wire: var for var, wire in _ENV_VARS.items()}
-    for var in KEY_VARS:
-        if env.get(var, "").strip():
-            layer["apiKey"] = env[var]
-            labels["apiKey"] = var
+    layer: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for name, entry in SPECS.items():
+        wire = WIRE_NAMES[name]
+        for var in entry.env:
+            raw = env.get(var, "")
+            # A blank key variable falls through to the next one (AIMLAPI_KEY).
+            if not (raw.strip() if entry.kind == "key" else raw):
+                continue
+            if entry.quiet_env:
+                raw = raw.strip()
+                try:
+                    _check(entry, _coerce(entry, raw))
+                except ValueError:
+                    break
+            layer[wire] = raw
+            labels[wire] = var
             break
     return apply_overrides(Settings(), layer, source="environment", labels=labels, keeping=keeping)
 

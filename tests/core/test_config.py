@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 from m21_lsp import config
 from m21_lsp.errors import ConfigError, scrub
@@ -107,3 +111,67 @@ def test_progress_text_counts_in_words() -> None:
     assert Progress("thinking", tokens=1).describe() == "thinking… 1 token"
     assert Progress("thinking", tokens=412).describe() == "thinking… 412 tokens"
     assert Progress("writing", lines=38).describe() == "writing… 38 lines"
+
+
+# ---------------------------------------------------------------------------- the one table
+README = Path(__file__).resolve().parents[2] / "README.md"
+SHORT = {
+    config.ENVIRONMENT: "env",
+    config.INIT: "init",
+    config.WORKSPACE: "workspace",
+    config.WORKSPACE_IF_ALLOWED: "workspace if `allowWorkspaceBaseUrl`",
+}
+
+
+def _default_cell(name: str, spec: config.Spec) -> str:
+    if spec.shown_default is not None:
+        return spec.shown_default
+    value = getattr(config.Settings(), name)
+    if value is None:
+        return "—"
+    unit = " s" if spec.unit == " seconds" else ""
+    return f"`{json.dumps(value).strip(chr(34))}`{unit}"
+
+
+def _expected_cells(name: str, spec: config.Spec) -> list[str]:
+    env = ", else ".join(f"`{var}`" for var in spec.env) or "—"
+    sources = ", ".join(SHORT[s] for s in spec.sources)
+    return [f"`{config.WIRE_NAMES[name]}`", env, _default_cell(name, spec), sources]
+
+
+def _readme_rows() -> dict[str, list[str]]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
+    return {c[0]: c for c in cells}
+
+
+def test_the_readme_configuration_table_is_the_settings_table() -> None:
+    rows = _readme_rows()
+    expected = {config.WIRE_NAMES[n]: _expected_cells(n, s) for n, s in config.SPECS.items()}
+    assert sorted(rows) == sorted(f"`{wire}`" for wire in expected)
+    for wire, cells in expected.items():
+        row = rows[f"`{wire}`"]
+        assert row[:4] == cells, wire
+        assert len(row) == 5 and row[4], f"{wire}: the README row needs a meaning"
+
+
+def test_every_field_has_a_spec_and_the_environment_names_are_unique() -> None:
+    assert set(config.SPECS) == {f.name for f in dataclasses.fields(config.Settings)}
+    variables = [var for s in config.SPECS.values() for var in s.env]
+    assert len(variables) == len(set(variables))
+    assert config.spec("allow_workspace_base_url").sources == (config.ENVIRONMENT, config.INIT)
+    assert config.spec("base_url").workspace == config.WORKSPACE_IF_ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [("1", True), (" yes", True), ("On", True), ("0", False), ("maybe", False), ("  ", False)],
+)
+def test_allow_workspace_base_url_reads_only_an_explicit_yes_and_never_complains(
+    value: str, allowed: bool
+) -> None:
+    settings, problems = config.from_env({"M21_ALLOW_WORKSPACE_BASE_URL": value})
+    assert (settings.allow_workspace_base_url, problems) == (allowed, [])
+    assert config.load({"M21_ALLOW_WORKSPACE_BASE_URL": value}).allow_workspace_base_url is allowed

@@ -55,7 +55,7 @@ ROUND_TRIP_WAIT = 30.0
 
 EVERYWHERE = -1  # the key for "any change to the document" in the touch counts
 # The server tries this many times to send an edit while the client keeps refusing it for
-# a newer version (lsp/commands.py APPLY_ATTEMPTS); after that it gives up, saying so.
+# a newer version (lsp/apply.py APPLY_ATTEMPTS); after that it gives up, saying so.
 APPLY_ATTEMPTS = 3
 # Replies that carry a good answer whole (slow to start, but within the chunk timeout).
 CLEAN_FAULTS = {"ok", "slow_first_byte"}

@@ -1,7 +1,8 @@
 /**
- * The status bar and the explanation panel read the server's command summaries; these pin
- * the shape the server documents in server/m21_lsp/lsp/commands.py (camelCase usage,
- * `seconds`, `applied`, `markdown`) and the fallbacks for older or other shapes.
+ * The status bar and the explanation panel read the server's command results; these pin
+ * the shape the server documents in server/m21_lsp/lsp/results.py (camelCase usage,
+ * `seconds`, `applied`, `markdown`) and that nothing else is read: aliases the server never
+ * sends (snake_case usage, `durationMs`, `explanation`, a bare string) give nothing.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -31,15 +32,41 @@ test("reads an explanation and a declined edit", () => {
   assert.equal(explained.markdown, "## Hi");
   assert.equal(explained.usage, undefined);
   assert.equal(formatTokens(explained.usage), undefined);
-  const declined = readSummary({ applied: false, kind: "declined", usage: { prompt_tokens: 5, completion_tokens: 6 } });
+  const declined = readSummary({ applied: false, kind: "declined", usage: { promptTokens: 5, completionTokens: 6 } });
   assert.equal(declined.applied, false);
   assert.equal(declined.usage?.totalTokens, 11);
+  const unreported = readSummary({
+    kind: "applied",
+    usage: { promptTokens: null, completionTokens: null, reasoningTokens: null, creditsUsed: null, reported: false },
+  });
+  assert.equal(unreported.usage, undefined);
 });
 
 test("tolerates results that are not summaries", () => {
   assert.deepEqual(readSummary(null), {});
   assert.deepEqual(readSummary([1, 2]), {});
-  assert.equal(readSummary("plain text").markdown, "plain text");
-  assert.equal(readSummary({ markdown: { kind: "markdown", value: "v" } }).markdown, "v");
-  assert.equal(readSummary({ durationMs: "soon" }).durationMs, undefined);
+  assert.deepEqual(readSummary("plain text"), {});
+  assert.equal(readSummary({ seconds: "soon" }).durationMs, undefined);
+});
+
+test("reads no alias the server never sends", () => {
+  const summary = readSummary({
+    explanation: "e",
+    text: "t",
+    value: "v",
+    contents: { value: "c" },
+    durationMs: 5,
+    duration: 1,
+    durationS: 1,
+    usage: { prompt_tokens: 5, completion_tokens: 6, total: 11 },
+    tokens: 11,
+    canceled: true,
+    outcome: "o",
+  });
+  assert.equal(summary.markdown, undefined);
+  assert.equal(summary.durationMs, undefined);
+  assert.equal(summary.usage, undefined);
+  assert.equal(summary.cancelled, undefined);
+  assert.equal(summary.message, undefined);
+  assert.equal(readSummary({ markdown: { kind: "markdown", value: "v" } }).markdown, undefined);
 });

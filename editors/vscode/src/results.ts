@@ -1,11 +1,34 @@
 /**
- * Reads the summaries that the server's `m21.refactor` / `m21.explain` commands return.
+ * Reads the results that the server's `m21.refactor` / `m21.fix` / `m21.explain` commands
+ * return.
  *
- * The server owns the exact shape; this module only looks for the few facts the editor
- * shows (tokens used, whether an edit was applied, the explanation text) and tolerates
- * camelCase or snake_case so a field rename on the server degrades the status bar, not the
- * command.
+ * Their shape is documented once, in server/m21_lsp/lsp/results.py (`CommandResult` and the
+ * kinds that add keys), and a server test checks that real results have exactly those keys.
+ * `ServerResult` mirrors it; this module reads those keys and no aliases, so a result that
+ * is not in that shape yields an empty summary rather than a guess.
  */
+
+/** `UsageResult` in results.py: counts are null (never 0) when the endpoint sent none. */
+export interface ServerUsage {
+  promptTokens: number | null;
+  completionTokens: number | null;
+  reasoningTokens: number | null;
+  creditsUsed: number | null;
+  reported: boolean;
+}
+
+/** `CommandResult` in results.py, with the keys its kinds add. */
+export interface ServerResult {
+  applied: boolean;
+  cancelled: boolean;
+  kind: string;
+  reason: string | null;
+  message: string;
+  seconds: number;
+  usage: ServerUsage | null;
+  warnings: string[];
+  markdown?: string; // kind "explained"
+}
 
 export interface Usage {
   promptTokens?: number;
@@ -28,69 +51,46 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function pick(obj: Json, ...names: string[]): unknown {
-  for (const name of names) {
-    if (obj[name] !== undefined && obj[name] !== null) {
-      return obj[name];
-    }
-  }
-  return undefined;
-}
-
 function num(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+function bool(value: unknown): boolean | undefined {
+  return typeof value === "boolean" ? value : undefined;
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
 }
 
 function readUsage(value: unknown): Usage | undefined {
   if (!isObject(value)) {
     return undefined;
   }
-  const usage: Usage = {
-    promptTokens: num(pick(value, "promptTokens", "prompt_tokens", "prompt")),
-    completionTokens: num(pick(value, "completionTokens", "completion_tokens", "completion")),
-    totalTokens: num(pick(value, "totalTokens", "total_tokens", "total")),
-  };
-  if (usage.totalTokens === undefined && usage.promptTokens !== undefined && usage.completionTokens !== undefined) {
-    usage.totalTokens = usage.promptTokens + usage.completionTokens;
+  const promptTokens = num(value.promptTokens);
+  const completionTokens = num(value.completionTokens);
+  if (promptTokens === undefined && completionTokens === undefined) {
+    return undefined;
   }
-  return usage.totalTokens === undefined && usage.promptTokens === undefined && usage.completionTokens === undefined
-    ? undefined
-    : usage;
+  const usage: Usage = { promptTokens, completionTokens };
+  if (promptTokens !== undefined && completionTokens !== undefined) {
+    usage.totalTokens = promptTokens + completionTokens;
+  }
+  return usage;
 }
 
 export function readSummary(result: unknown): CommandSummary {
-  if (typeof result === "string") {
-    return { markdown: result };
-  }
   if (!isObject(result)) {
     return {};
   }
   const summary: CommandSummary = {};
-  summary.usage = readUsage(pick(result, "usage", "tokens"));
-  if (summary.usage === undefined) {
-    const total = num(pick(result, "totalTokens", "total_tokens", "tokens"));
-    if (total !== undefined) {
-      summary.usage = { totalTokens: total };
-    }
-  }
-  const applied = pick(result, "applied");
-  summary.applied = typeof applied === "boolean" ? applied : undefined;
-  const cancelled = pick(result, "cancelled", "canceled");
-  summary.cancelled = typeof cancelled === "boolean" ? cancelled : undefined;
-  summary.durationMs =
-    num(pick(result, "durationMs", "duration_ms")) ??
-    (num(pick(result, "duration", "seconds", "durationS", "duration_s")) ?? NaN) * 1000;
-  if (Number.isNaN(summary.durationMs)) {
-    summary.durationMs = undefined;
-  }
-  const markdown = pick(result, "markdown", "explanation", "text", "contents");
-  if (typeof markdown === "string") {
-    summary.markdown = markdown;
-  } else if (isObject(markdown) && typeof markdown.value === "string") {
-    summary.markdown = markdown.value;
-  }
-  const message = pick(result, "message", "outcome", "summary");
-  summary.message = typeof message === "string" ? message : undefined;
+  summary.usage = readUsage(result.usage);
+  summary.applied = bool(result.applied);
+  summary.cancelled = bool(result.cancelled);
+  const seconds = num(result.seconds);
+  summary.durationMs = seconds === undefined ? undefined : seconds * 1000;
+  summary.markdown = str(result.markdown);
+  summary.message = str(result.message);
   return summary;
 }
 

@@ -8,29 +8,12 @@ They run in ``workspace/executeCommand`` (never in a request a client times out,
 * ``$/cancelRequest``: pygls answers RequestCancelled by itself; the hook registered here
   cancels the model call too, because pygls would otherwise let it run to the end.
 
-A finished refactor is moved onto the document as it is *now* (``pipeline.rebase``), or
-refused when the selected code changed, then sent as a versioned ``workspace/applyEdit``
-for exactly the version the edit was computed on, so a client that checks versions (VS
-Code) refuses a stale edit. Neovim applies versioned edits without advertising them and
-skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and an
-"applied" answer counts only once the client's next ``didChange`` shows the edit
-(:mod:`.landing`); otherwise the user is told that the code changed and to run it again.
-
-Confirmation: with ``confirmEdits`` on and a client that supports change annotations, the
-edits carry an annotation with ``needsConfirmation``. VS Code then opens its Refactor
-Preview with the change *unticked*; the annotation's label says so —
-``"Refactor with m2-1: tick to apply"`` — and its description carries any warnings (names
-lost or undefined, not syntax-checked).
-
-Every command answers with a JSON summary::
-
-    {"applied": bool, "cancelled": bool, "kind": str, "reason": str | None,
-     "message": str, "seconds": float, "usage": {...} | None, "warnings": [str]}
-
-``kind`` is ``"applied"``, ``"explained"``, ``"cancelled"``, ``"declined"``,
-``"unchanged"``, ``"unsupported"`` (the client cannot take a server's edit: the
-``WorkspaceEdit`` is in ``edit``) or an error kind from :mod:`m21_lsp.errors` (``"auth"``, ``"timeout"``…);
-``reason`` repeats the kind for failures and is None otherwise.
+Each command body runs inside ``with Run(...) as run:``. :class:`Run` is the one place that
+turns how the body ended into the command's outcome — a cancel into ``cancelled``, an
+:class:`~m21_lsp.errors.M21Error` into one message and its kind, anything else into
+``internal`` with the traceback in the log — so the refactor and explain commands cannot
+drift apart in how they fail. Landing the edit (locks, versions, rebase, annotations,
+Neovim's landing check) is :mod:`.apply`'s job; the result's shape is :mod:`.results`.
 """
 
 from __future__ import annotations
@@ -40,30 +23,27 @@ import time
 import traceback
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from lsprotocol import types
 
 from ..config import Settings
-from ..edits import OffsetEdit
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
 from ..model_types import Usage
-from ..pipeline_types import RefactorRequest, RefactorResult
+from ..pipeline_types import RefactorRequest
 from . import lazy
 from .actions import target_range
-from .documents import Documents, Snapshot, to_range
-from .landing import edit_landed
-from .neovim import applies_document_changes, neovim_version, wire_version
+from .apply import apply_refactor
+from .documents import Documents, Snapshot
 from .progress import WorkProgress
+from .results import CommandResult
 
 if TYPE_CHECKING:
     from .app import M21Server
 
 T = TypeVar("T")
-
-ANNOTATION_ID = "m21-edit"
-APPLY_ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -148,14 +128,25 @@ class _Cancelled(Exception):
 
 
 class Run:
-    """One command execution: its progress, its cancel wiring and its summary."""
+    """One command execution: its progress, its cancel wiring and its outcome.
 
-    def __init__(self, ls: M21Server, title: str) -> None:
+    Used as ``with Run(ls, title) as run: ... return run.summary(...)`` followed by
+    ``return run.outcome()``: a body that returns gives its own result; a body that raises
+    ends here, in :meth:`__exit__`, which maps the exception to the result once for every
+    command. An ``asyncio.CancelledError`` (pygls cancelled the request, or the server is
+    going away) ends the progress with ``stopped`` and propagates.
+    """
+
+    def __init__(
+        self, ls: M21Server, title: str, *, stopped: str = "Stopped; nothing was changed."
+    ) -> None:
         self.ls = ls
         self.title = title
+        self.stopped = stopped
         self.started = time.monotonic()
         self.cancel_reason: str | None = None
         self._task: asyncio.Future[Any] | None = None
+        self._outcome: CommandResult | None = None
         self.msg_id = ls.protocol.msg_id
         if self.msg_id is not None:
             if ls.protocol.was_cancelled(self.msg_id):
@@ -166,6 +157,39 @@ class Run:
         self._me = asyncio.current_task()
         if self._me is not None:
             ls.running.add(self._me)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            if exc is None:
+                return False
+            if isinstance(exc, _Cancelled):
+                self._outcome = self.was_cancelled(exc.by)
+            elif isinstance(exc, M21Error):
+                self._outcome = self.failed(exc)
+            elif isinstance(exc, asyncio.CancelledError):
+                self.progress.end(self.stopped)
+                return False
+            elif isinstance(exc, Exception):
+                self._outcome = self.crashed(exc)
+            else:
+                return False  # KeyboardInterrupt, SystemExit: not ours to turn into a result
+            return True
+        finally:
+            self.close()
+
+    def outcome(self) -> CommandResult:
+        """The result :meth:`__exit__` made of the exception that ended the body."""
+        if self._outcome is None:
+            raise RuntimeError(f"{self.title}: the command ended without a result")
+        return self._outcome
 
     def cancel(self, by: str) -> None:
         if self.cancel_reason is None:
@@ -205,7 +229,8 @@ class Run:
         failed: bool = False,
         warnings: Sequence[str] = (),
         **extra: Any,
-    ) -> dict[str, Any]:
+    ) -> CommandResult:
+        """The result in the shape of :mod:`.results`; ``extra`` are the keys of ``kind``."""
         out: dict[str, Any] = {
             "applied": applied,
             "cancelled": cancelled,
@@ -217,9 +242,9 @@ class Run:
             "warnings": [scrub(w) for w in warnings],
         }
         out.update(extra)
-        return out
+        return cast(CommandResult, out)
 
-    def failed(self, exc: M21Error) -> dict[str, Any]:
+    def failed(self, exc: M21Error) -> CommandResult:
         """One message with what to do; details only in the log; progress ended."""
         kind = types.MessageType.Warning if exc.kind == "stale" else types.MessageType.Error
         self.ls.show(f"{self.title}: {exc.message}", kind)
@@ -227,7 +252,7 @@ class Run:
         self.progress.end(f"Failed: {exc.message}", failure_shown=True)
         return self.summary(kind=exc.kind, message=exc.message, failed=True)
 
-    def crashed(self, exc: BaseException) -> dict[str, Any]:
+    def crashed(self, exc: BaseException) -> CommandResult:
         text = "".join(traceback.format_exception(exc))
         self.ls.log(f"{self.title}: internal error\n{text}", types.MessageType.Error)
         message = f"Internal error ({type(exc).__name__}); nothing was changed. See the log."
@@ -235,7 +260,7 @@ class Run:
         self.progress.end(f"Failed: {message}", failure_shown=True)
         return self.summary(kind="internal", message=message, failed=True)
 
-    def was_cancelled(self, by: str) -> dict[str, Any]:
+    def was_cancelled(self, by: str) -> CommandResult:
         message = "Cancelled; nothing was changed."
         self.progress.end(message)
         if by == "request":
@@ -245,12 +270,11 @@ class Run:
 
 
 # ---------------------------------------------------------------------------- refactor
-async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False) -> dict[str, Any]:
+async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False) -> CommandResult:
     await ls.wait_for_settings()
     settings = ls.settings
     verb = "Fix" if fix else "Refactor"
-    run = Run(ls, f"{verb} with {settings.model_label}")
-    try:
+    with Run(ls, f"{verb} with {settings.model_label}") as run:
         target = parse_target(ls, args, settings)
         if fix and not target.diagnostics:
             raise UsageError("Fix needs the diagnostics to fix; use the quick fix action.")
@@ -266,202 +290,15 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
             run.progress.end(message)
             return run.summary(kind="unchanged", message=message, warnings=result.warnings)
         run.progress.stop_cancellable("applying the edit")
-        return await _apply(ls, run, target, req, result, settings)
-    except _Cancelled as exc:
-        return run.was_cancelled(exc.by)
-    except M21Error as exc:
-        return run.failed(exc)
-    except asyncio.CancelledError:
-        run.progress.end("Stopped; nothing was changed.")
-        raise
-    except Exception as exc:
-        return run.crashed(exc)
-    finally:
-        run.close()
-
-
-# How long an applied edit may take to come back as didChange; a client that reports none
-# has not applied it (Neovim answers "applied" for edits it skipped or the user declined).
-APPLY_SETTLE_SECONDS = 10.0
-
-
-async def _current(ls: M21Server, uri: str) -> Snapshot:
-    snap = ls.documents.get(ls.workspace, uri)
-    if snap is None:
-        raise StaleDocument("The document was closed while m2-1 was working; nothing was applied.")
-    return snap
-
-
-async def _apply(
-    ls: M21Server,
-    run: Run,
-    target: Target,
-    req: RefactorRequest,
-    result: RefactorResult,
-    settings: Settings,
-) -> dict[str, Any]:
-    async with ls.documents.edit_lock(target.snap.uri):
-        return await _apply_locked(ls, run, target, req, result, settings)
-
-
-async def _apply_locked(
-    ls: M21Server,
-    run: Run,
-    target: Target,
-    req: RefactorRequest,
-    result: RefactorResult,
-    settings: Settings,
-) -> dict[str, Any]:
-    """Rebase, send and settle one edit while holding the document's edit lock."""
-    uri = target.snap.uri
-    for _attempt in range(APPLY_ATTEMPTS):
-        snap = await _current(ls, uri)
-        edits, _new_text = await lazy.pipeline().rebase(result, snap.text, is_python=req.is_python)
-        now = await _current(ls, uri)
-        if now.version != snap.version or now.text != snap.text:
-            continue  # the user typed during the re-check: rebase onto the newest text
-        edit = workspace_edit(ls, snap, edits, settings, run.title, result.warnings)
-        if not _client_applies_edits(ls):
-            message = (
-                "This editor does not accept edits from a server (no workspace.applyEdit); "
-                "the edit is in this command's result under 'edit'."
-            )
-            run.progress.end(message)
-            return run.summary(
-                kind="unsupported",
-                message=message,
-                warnings=result.warnings,
-                edit=ls.protocol._converter.unstructure(edit),
-            )
-        response = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
-        )
-        if response.applied:
-            # Keep the lock until the client's didChange shows the edit, so that the next
-            # edit for this document is computed on the text the client really has; and
-            # believe "applied" only if that text has the edit (Neovim says applied for an
-            # edit it skipped because the buffer was newer).
-            if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
-                ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
-                message = (
-                    "The editor answered that it applied the edit, but the document did not "
-                    "change, so nothing was applied (was the change declined?). Run the "
-                    "refactor again to retry."
-                )
-                run.progress.end(message)
-                return run.summary(kind="declined", message=message, warnings=result.warnings)
-            now = await _current(ls, uri)
-            if not edit_landed(snap.text, edits, now.text):
-                raise StaleDocument(
-                    "The edit was not applied because the code changed while it was on its "
-                    "way to the editor. Run the refactor again on the current code."
-                )
-            return _applied(ls, run, snap, edits, result)
-        after = await _current(ls, uri)
-        if after.version == snap.version and after.text == snap.text:
-            reason = response.failure_reason or "the editor did not apply it"
-            message = f"The edit was not applied ({reason})."
-            run.progress.end(message)
-            return run.summary(kind="declined", message=message, warnings=result.warnings)
-        # The document moved on between our check and the client's: try again.
-    raise StaleDocument(
-        "The document kept changing while the edit was being applied, so nothing was "
-        "applied. Run the refactor again."
-    )
-
-
-def _client_applies_edits(ls: M21Server) -> bool:
-    workspace = ls.client_capabilities.workspace
-    return bool(workspace and workspace.apply_edit)
-
-
-def _applied(
-    ls: M21Server, run: Run, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
-) -> dict[str, Any]:
-    lines = sum(e.new_text.count("\n") for e in edits) or len(edits)
-    message = f"Applied ({lines} line{'s' if lines != 1 else ''} changed)."
-    if result.warnings:
-        ls.show(
-            f"{run.title}: applied, with warnings: " + "; ".join(result.warnings),
-            types.MessageType.Warning,
-        )
-    run.progress.end(message, failure_shown=bool(result.warnings))
-    return run.summary(
-        kind="applied",
-        message=message,
-        applied=True,
-        warnings=result.warnings,
-        version=snap.version,
-        edits=len(edits),
-        syntaxChecked=result.syntax_checked,
-        modelCalls=result.model_calls,
-        pipelineSeconds=round(result.seconds, 4),
-    )
-
-
-def workspace_edit(
-    ls: M21Server,
-    snap: Snapshot,
-    edits: list[OffsetEdit],
-    settings: Settings,
-    title: str,
-    warnings: Sequence[str] = (),
-) -> types.WorkspaceEdit:
-    """Versioned ``documentChanges`` when the client takes them, plain ``changes`` otherwise."""
-    encoding = Documents.encoding(ls.workspace)
-    ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    ranges = [to_range(snap.index, e.start, e.end, encoding) for e in ordered]
-    caps = ls.client_capabilities.workspace
-    edit_caps = caps.workspace_edit if caps is not None else None
-    if not applies_document_changes(ls.client_info, edit_caps):
-        return types.WorkspaceEdit(
-            changes={
-                snap.uri: [
-                    types.TextEdit(range=r, new_text=e.new_text)
-                    for r, e in zip(ranges, ordered, strict=True)
-                ]
-            }
-        )
-    annotate = (
-        settings.confirm_edits
-        and edit_caps is not None
-        and edit_caps.change_annotation_support is not None
-    )
-    document = types.OptionalVersionedTextDocumentIdentifier(
-        uri=snap.uri, version=wire_version(ls.client_info, snap.version)
-    )
-    if not annotate:
-        text_edits: list[Any] = [
-            types.TextEdit(range=r, new_text=e.new_text)
-            for r, e in zip(ranges, ordered, strict=True)
-        ]
-        return types.WorkspaceEdit(
-            document_changes=[types.TextDocumentEdit(text_document=document, edits=text_edits)]
-        )
-    annotated: list[Any] = [
-        types.AnnotatedTextEdit(range=r, new_text=e.new_text, annotation_id=ANNOTATION_ID)
-        for r, e in zip(ranges, ordered, strict=True)
-    ]
-    description = "; ".join(warnings) if warnings else "Checked by m21-lsp before sending."
-    return types.WorkspaceEdit(
-        document_changes=[types.TextDocumentEdit(text_document=document, edits=annotated)],
-        change_annotations={
-            ANNOTATION_ID: types.ChangeAnnotation(
-                # VS Code's preview starts unticked; Neovim shows the label in its prompt.
-                label=title if neovim_version(ls.client_info) else f"{title}: tick to apply",
-                needs_confirmation=True,
-                description=scrub(description),
-            )
-        },
-    )
+        return await apply_refactor(ls, run, target.snap, req, result, settings)
+    return run.outcome()
 
 
 # ---------------------------------------------------------------------------- explain
-async def run_explain(ls: M21Server, args: Sequence[Any]) -> dict[str, Any]:
+async def run_explain(ls: M21Server, args: Sequence[Any]) -> CommandResult:
     await ls.wait_for_settings()
     settings = ls.settings
-    run = Run(ls, f"Explain with {settings.model_label}")
-    try:
+    with Run(ls, f"Explain with {settings.model_label}", stopped="Stopped.") as run:
         target = parse_target(ls, args, settings)
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
         req = target.request()
@@ -480,14 +317,4 @@ async def run_explain(ls: M21Server, args: Sequence[Any]) -> dict[str, Any]:
         ls.show(message)
         run.progress.end("Explanation ready.", failure_shown=True)
         return run.summary(kind="explained", message=message, markdown=result.markdown)
-    except _Cancelled as exc:
-        return run.was_cancelled(exc.by)
-    except M21Error as exc:
-        return run.failed(exc)
-    except asyncio.CancelledError:
-        run.progress.end("Stopped.")
-        raise
-    except Exception as exc:
-        return run.crashed(exc)
-    finally:
-        run.close()
+    return run.outcome()

@@ -1,4 +1,8 @@
-"""Feature handlers: each one a few lines that hand over to a module with one job.
+"""Feature handlers: top-level functions, each handing over to a module with one job.
+
+:func:`create_server` registers them (``FEATURES``, ``COMMANDS``) on a fresh server, the
+way jedi-language-server's ``server.py`` does with decorators, but per server object, so
+tests can start as many as they like and call any handler directly.
 
 * settings  — :mod:`.settings` (layers) and :meth:`M21Server.report_problems`;
 * code actions — :mod:`.actions` (instant, no model call);
@@ -12,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
@@ -20,100 +25,135 @@ from ..errors import scrub
 from ..limits import refused_path_reason
 from . import actions, commands, hover, lazy
 from .app import M21Server
+from .results import CommandResult
 from .settings import SECTION
 
 
-def create_server(environ: dict[str, str] | None = None) -> M21Server:
-    """A fresh server with every feature registered (one per connection or test)."""
-    ls = M21Server(environ)
+# ---------------------------------------------------------------------------- lifecycle
+def initialize(ls: M21Server, params: types.InitializeParams) -> None:
+    ls.layers.set_initialization_options(params.initialization_options)
+    client = ls.client_info = params.client_info
+    ls.log(
+        f"m21-lsp started for {client.name if client else 'an unnamed client'} "
+        f"{(client.version or '') if client else ''}; position encoding "
+        f"{ls.workspace.position_encoding}"
+    )
 
-    @ls.feature(types.INITIALIZE)
-    def initialize(ls: M21Server, params: types.InitializeParams) -> None:
-        ls.layers.set_initialization_options(params.initialization_options)
-        client = ls.client_info = params.client_info
-        ls.log(
-            f"m21-lsp started for {client.name if client else 'an unnamed client'} "
-            f"{(client.version or '') if client else ''}; position encoding "
-            f"{ls.workspace.position_encoding}"
-        )
 
-    @ls.feature(types.INITIALIZED)
-    async def initialized(ls: M21Server, params: types.InitializedParams) -> None:
-        try:
-            await _register_configuration_change(ls)
-            await _pull_configuration(ls)
-        finally:
-            ls.settings_ready.set()
-            ls.report_problems()
-            ls.log("effective settings: " + str(ls.settings.public_dict()))
-        lazy.warm_up()
-
-    @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def did_change_configuration(
-        ls: M21Server, params: types.DidChangeConfigurationParams
-    ) -> None:
-        if _client_answers_configuration(ls):
-            await _pull_configuration(ls)
-        else:
-            ls.layers.set_workspace(params.settings)
+async def initialized(ls: M21Server, params: types.InitializedParams) -> None:
+    try:
+        await _register_configuration_change(ls)
+        await _pull_configuration(ls)
+    finally:
+        ls.settings_ready.set()
         ls.report_problems()
+        ls.log("effective settings: " + str(ls.settings.public_dict()))
+    lazy.warm_up()
 
-    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: M21Server, params: types.DidOpenTextDocumentParams) -> None:
-        """Registered so that pygls advertises openClose; pygls keeps the text."""
 
-    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: M21Server, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.forget(params.text_document.uri)
+async def shutdown(ls: M21Server, params: Any) -> None:
+    ls.shut_down = True
+    await ls.clients.aclose()
 
-    @ls.feature(
+
+def exit_now(ls: M21Server, params: Any) -> None:
+    """Leave at once. pygls would join its stdin reader thread first, which waits for
+    the client to close the pipe; every message was already written and flushed."""
+    sys.stdout.flush()
+    sys.stdout.buffer.flush()
+    os._exit(0 if ls.shut_down else 1)
+
+
+# ---------------------------------------------------------------------------- settings
+async def did_change_configuration(
+    ls: M21Server, params: types.DidChangeConfigurationParams
+) -> None:
+    if _client_answers_configuration(ls):
+        await _pull_configuration(ls)
+    else:
+        ls.layers.set_workspace(params.settings)
+    ls.report_problems()
+
+
+# ---------------------------------------------------------------------------- documents
+def did_open(ls: M21Server, params: types.DidOpenTextDocumentParams) -> None:
+    """Registered so that pygls advertises openClose; pygls keeps the text."""
+
+
+def did_close(ls: M21Server, params: types.DidCloseTextDocumentParams) -> None:
+    ls.documents.forget(params.text_document.uri)
+
+
+# ---------------------------------------------------------------------------- features
+def code_action(ls: M21Server, params: types.CodeActionParams) -> list[types.CodeAction]:
+    snap = ls.documents.get(ls.workspace, params.text_document.uri)
+    if snap is None:
+        return []
+    settings = ls.settings
+    if refused_path_reason(settings, snap.path):
+        return []
+    encoding = ls.documents.encoding(ls.workspace)
+    return actions.build_actions(snap, params, encoding, settings.model_label)
+
+
+def resolve_code_action(ls: M21Server, params: types.CodeAction) -> types.CodeAction:
+    """Our actions carry a command, never a lazy edit: hand them back unchanged."""
+    return params
+
+
+async def on_hover(ls: M21Server, params: types.HoverParams) -> types.Hover | None:
+    return await hover.hover(ls, params)
+
+
+# ---------------------------------------------------------------------------- commands
+async def refactor(ls: M21Server, *args: Any) -> CommandResult:
+    return await commands.run_refactor(ls, args)
+
+
+async def fix(ls: M21Server, *args: Any) -> CommandResult:
+    return await commands.run_refactor(ls, args, fix=True)
+
+
+async def explain(ls: M21Server, *args: Any) -> CommandResult:
+    return await commands.run_explain(ls, args)
+
+
+# What create_server registers: (LSP method, its options or None, handler).
+FEATURES: tuple[tuple[str, Any, Callable[..., Any]], ...] = (
+    (types.INITIALIZE, None, initialize),
+    (types.INITIALIZED, None, initialized),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (types.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=actions.ACTION_KINDS, resolve_provider=True),
-    )
-    def code_action(ls: M21Server, params: types.CodeActionParams) -> list[types.CodeAction]:
-        snap = ls.documents.get(ls.workspace, params.text_document.uri)
-        if snap is None:
-            return []
-        settings = ls.settings
-        if refused_path_reason(settings, snap.path):
-            return []
-        encoding = ls.documents.encoding(ls.workspace)
-        return actions.build_actions(snap, params, encoding, settings.model_label)
+        code_action,
+    ),
+    (types.CODE_ACTION_RESOLVE, None, resolve_code_action),
+    (types.TEXT_DOCUMENT_HOVER, None, on_hover),
+    (types.SHUTDOWN, None, shutdown),
+    (types.EXIT, None, exit_now),
+)
+COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    (actions.REFACTOR_COMMAND, refactor),
+    (actions.FIX_COMMAND, fix),
+    (actions.EXPLAIN_COMMAND, explain),
+)
 
-    @ls.feature(types.CODE_ACTION_RESOLVE)
-    def resolve_code_action(ls: M21Server, params: types.CodeAction) -> types.CodeAction:
-        """Our actions carry a command, never a lazy edit: hand them back unchanged."""
-        return params
 
-    @ls.feature(types.TEXT_DOCUMENT_HOVER)
-    async def on_hover(ls: M21Server, params: types.HoverParams) -> types.Hover | None:
-        return await hover.hover(ls, params)
+def create_server(environ: dict[str, str] | None = None) -> M21Server:
+    """A fresh server with every handler above registered (one per connection or test).
 
-    @ls.command(actions.REFACTOR_COMMAND)
-    async def refactor(ls: M21Server, *args: Any) -> dict[str, Any]:
-        return await commands.run_refactor(ls, args)
-
-    @ls.command(actions.FIX_COMMAND)
-    async def fix(ls: M21Server, *args: Any) -> dict[str, Any]:
-        return await commands.run_refactor(ls, args, fix=True)
-
-    @ls.command(actions.EXPLAIN_COMMAND)
-    async def explain(ls: M21Server, *args: Any) -> dict[str, Any]:
-        return await commands.run_explain(ls, args)
-
-    @ls.feature(types.SHUTDOWN)
-    async def shutdown(ls: M21Server, params: Any) -> None:
-        ls.shut_down = True
-        await ls.clients.aclose()
-
-    @ls.feature(types.EXIT)
-    def exit_now(ls: M21Server, params: Any) -> None:
-        """Leave at once. pygls would join its stdin reader thread first, which waits for
-        the client to close the pipe; every message was already written and flushed."""
-        sys.stdout.flush()
-        sys.stdout.buffer.flush()
-        os._exit(0 if ls.shut_down else 1)
-
+    The handlers are module-level functions rather than closures so that each can be
+    imported and called on its own; the server object holds all state, so registering the
+    same functions on several servers (one per test) shares nothing.
+    """
+    ls = M21Server(environ)
+    for method, options, handler in FEATURES:
+        ls.feature(method, options)(handler)
+    for name, command in COMMANDS:
+        ls.command(name)(command)
     return ls
 
 

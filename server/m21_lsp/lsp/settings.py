@@ -28,8 +28,9 @@ from .. import config
 from ..config import Settings
 
 SECTION = "m21"
-_WORKSPACE_GUARDED = ("baseUrl",)
-_NEVER_FROM_WORKSPACE = ("allowWorkspaceBaseUrl",)
+# Which settings layer 4 may not set, or only with allowWorkspaceBaseUrl: ``Spec.workspace``.
+_WORKSPACE_GUARDED = config.wire_names(workspace=config.WORKSPACE_IF_ALLOWED)
+_NEVER_FROM_WORKSPACE = config.wire_names(workspace=None)
 
 
 def _section(value: Any) -> Mapping[str, Any] | None:
@@ -53,9 +54,8 @@ class SettingsLayers:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
+        # M21_ALLOW_WORKSPACE_BASE_URL is read here too, like every variable in the table.
         self._env_settings, env_problems = config.from_env(env)
-        allow = env.get("M21_ALLOW_WORKSPACE_BASE_URL", "").strip().lower()
-        self._env_allows_workspace_url = allow in ("1", "true", "yes", "on")
         self._init: Mapping[str, Any] | None = None
         self._workspace: Mapping[str, Any] | None = None
         self._pending: list[str] = list(env_problems)
@@ -74,11 +74,6 @@ class SettingsLayers:
     def _recompute(self) -> Settings:
         problems: list[str] = []
         settings = self._env_settings
-        if self._env_allows_workspace_url:
-            settings, more = config.apply_overrides(
-                settings, {"allowWorkspaceBaseUrl": True}, source="environment"
-            )
-            problems += more
         settings, more = config.apply_overrides(
             settings, self._init, source="initializationOptions"
         )

@@ -663,11 +663,13 @@ local function execute(bufnr, command, args, on_result, arguments)
   end, bufnr)
 end
 
+-- Command results have the keys of server/m21_lsp/lsp/results.py and no others (a test
+-- checks the server's real results against it): message, applied, reason, markdown...
 local function summary(result)
   if type(result) ~= "table" then
     return nil
   end
-  if result.message and result.message ~= "" then
+  if type(result.message) == "string" and result.message ~= "" then
     return result.message
   end
   if result.applied == true then
@@ -697,20 +699,10 @@ function M.refactor(opts)
   end)
 end
 
+-- An explained result carries its text under `markdown` (results.py's ExplainedResult).
 local function explanation_text(result)
-  if type(result) == "string" then
-    return result
-  end
-  if type(result) ~= "table" then
-    return nil
-  end
-  for _, key in ipairs({ "markdown", "explanation", "text", "value" }) do
-    if type(result[key]) == "string" and result[key] ~= "" then
-      return result[key]
-    end
-  end
-  if type(result.contents) == "table" and type(result.contents.value) == "string" then
-    return result.contents.value
+  if type(result) == "table" and type(result.markdown) == "string" and result.markdown ~= "" then
+    return result.markdown
   end
   return nil
 end
