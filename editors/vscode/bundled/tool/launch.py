@@ -3,8 +3,8 @@
 The extension runs ``python -I launch.py serve --stdio``. Isolated mode (-I) keeps PYTHONPATH
 and the user's site-packages from putting another m21_lsp, or another libcst, in front of the
 bundled one. libcst is compiled per CPython minor version, so the bundle has one complete tree
-per version (../libs/cp310, ...): this picks the running interpreter's. Kept to syntax old
-interpreters parse, so a Python that is too old gets a sentence, not a SyntaxError.
+per version (../libs/cp310, ...): this picks the running interpreter's. Kept to syntax that
+Python 3.6 and later parse, so a Python that is too old gets a sentence, not a SyntaxError.
 """
 
 import os
