@@ -9,13 +9,17 @@ the keyboard as a user would (editors/vscode/e2e/run.mjs): set the API key throu
 then "m2-1: Explain Selection" and read the rendered panel. The second test picks the light
 bulb's Explain (under a label changed in the Settings editor), with the key from the editor's
 environment. The scripted model answers each request for what its prompt asks (never by
-arrival order), and the test checks that the requests match the user's actions one to one. The language server is the real
-one (`python -m m21_lsp serve --stdio`, found through `m21.server.python`), the model is the
-scripted server on 127.0.0.1, and every expectation comes from m21_editor_case, never from the
-code under test.
+arrival order), and the test checks that the requests match the user's actions one to one.
 
-Setup: `bash editors/vscode/scripts/ci-setup.sh` (apt packages, the .vsix, code-server into
-.e2e-cache/). Without it the test skips, or fails when M21_REQUIRE_EDITORS=1 (CI).
+The language server is the one the .vsix carries (bundled/libs, run by the first `python3` on
+PATH): code-server runs with a PATH and environment where `import m21_lsp` fails and no
+`m21-lsp` executable exists, which each test proves before it starts the editor. A third test
+has no Python at all on PATH and reads the one message that says what to install. The model is
+the scripted server on 127.0.0.1, and every expectation comes from m21_editor_case, never from
+the code under test.
+
+Setup: `bash editors/vscode/scripts/ci-setup.sh` (apt packages, the .vsix with the server
+inside, code-server into .e2e-cache/). Without it the test skips, or fails when M21_REQUIRE_EDITORS=1 (CI).
 Screenshots land in test-output/vscode/; the ones the README shows are copied to docs/images/.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import queue
 import re
 import shutil
@@ -83,8 +88,23 @@ class Tools:
     node: str
 
 
+def _host_target() -> str:
+    """vsce's name for this machine's platform, as scripts/bundle-server.sh derives it."""
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
+    system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}[platform.system()]
+    return f"{system}-{arch.get(platform.machine().lower(), platform.machine())}"
+
+
 def _newest_source_mtime() -> float:
-    files = [EXT_DIR / "package.json", *(EXT_DIR / "src").glob("*.ts")]
+    """Newest input of the .vsix: the extension and the server it carries."""
+    files = [
+        EXT_DIR / "package.json",
+        *(EXT_DIR / "src").glob("*.ts"),
+        *(EXT_DIR / "scripts").iterdir(),
+        EXT_DIR / "bundled" / "tool" / "launch.py",
+        REPO_ROOT / "pyproject.toml",
+        *(REPO_ROOT / "server" / "m21_lsp").rglob("*.py"),
+    ]
     return max(f.stat().st_mtime for f in files)
 
 
@@ -106,25 +126,24 @@ def vscode_tools() -> Tools:
         _missing("node not found on PATH")
     if not (EXT_DIR / "node_modules" / "playwright-core").is_dir():
         _missing(f"playwright-core is not installed in editors/vscode; {SETUP_HINT}")
-    vsix = EXT_DIR / "m21-lsp.vsix"
+    vsix = EXT_DIR / f"m21-lsp-{_host_target()}.vsix"
     if not vsix.exists() or vsix.stat().st_mtime < _newest_source_mtime():
-        # The extension changed since the last package: test what the source says now.
-        for script in ("build", "package"):
-            subprocess.run(
-                ["npm", "run", "--silent", script],
-                cwd=EXT_DIR,
-                check=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                timeout=300,
-            )
+        # The extension or the server changed since the last package: test what the source
+        # says now (the server inside the .vsix is a copy made at package time).
+        subprocess.run(
+            ["bash", "scripts/package.sh"],
+            cwd=EXT_DIR,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            timeout=600,
+        )
     return Tools(code_server=code_server, vsix=vsix, chromium=chromium, node=node)
 
 
 def _user_settings(model_server_url: str) -> dict[str, Any]:
     return {
-        # The server, found the way a user with a virtualenv would configure it.
-        "m21.server.python": sys.executable,
+        # No m21.server.*: the extension runs the server it carries.
         # Machine-scoped: reaches the server in initializationOptions, the only layer that
         # may set where the key goes.
         "m21.baseUrl": model_server_url,
@@ -186,6 +205,7 @@ class CodeServer:
     user_data: Path
     output: _Lines
     settings: dict[str, Any]
+    env: dict[str, str]
 
     @property
     def settings_file(self) -> Path:
@@ -224,6 +244,53 @@ def vscode_machine_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def vscode_python() -> bool:
+    """Whether the editor's PATH has a Python 3 (a venv without m21-lsp) or none at all."""
+    return True
+
+
+def _without_server(env: dict[str, str], tmp_path: Path, python: bool) -> dict[str, str]:
+    """The editor's environment on a machine where m21-lsp is installed nowhere.
+
+    PATH holds only node (code-server runs on it) and, with `python`, a fresh venv's bin (a
+    Python 3 with nothing installed); no PYTHONPATH. Proven here, so a pass cannot come from
+    an m21-lsp the test machine happens to have.
+    """
+    tools = tmp_path / "path-tools"
+    tools.mkdir()
+    node = shutil.which("node")
+    assert node, "node not found on PATH"
+    (tools / "node").symlink_to(node)
+    dirs = [str(tools)]
+    if python:
+        venv = tmp_path / "venv"
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+        )
+        dirs.insert(0, str(venv / "bin"))
+    clean = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    clean["PATH"] = os.pathsep.join(dirs)
+    # Else VS Code's server replaces this PATH with the one a login shell prints (Debian's
+    # /etc/profile: /usr/bin and its python3); a user's editor started from a terminal has
+    # VSCODE_CLI=1 too, and keeps the environment it was given.
+    clean["VSCODE_CLI"] = "1"
+    assert shutil.which("m21-lsp", path=clean["PATH"]) is None
+    for name in ("python3", "python"):
+        found = shutil.which(name, path=clean["PATH"])
+        if not python:
+            assert found is None, f"{name} on the editor's PATH: {found}"
+            continue
+        assert found, f"no {name} on the editor's PATH"
+        probe = subprocess.run(
+            [found, "-c", "import m21_lsp"], env=clean, capture_output=True, text=True, timeout=60
+        )
+        assert probe.returncode != 0 and "No module named 'm21_lsp'" in probe.stderr, (
+            f"{found} can import m21_lsp: {probe.stdout}{probe.stderr}"
+        )
+    return clean
+
+
+@pytest.fixture
 def code_server(
     vscode_tools: Tools,
     editor_env,
@@ -232,6 +299,7 @@ def code_server(
     vscode_user_settings: dict[str, Any],
     vscode_machine_settings: dict[str, Any],
     vscode_env_key: bool,
+    vscode_python: bool,
 ) -> Iterator[CodeServer]:
     """A fresh code-server with the extension installed, serving the project folder."""
     user_data = tmp_path / "user-data"
@@ -249,7 +317,9 @@ def code_server(
     # The endpoint (and, unless the test says otherwise, the key) must come through the
     # extension (settings, SecretStorage), not from the environment the editor inherits.
     dropped = ("M21_BASE_URL",) if vscode_env_key else ("M21_API_KEY", "M21_BASE_URL")
-    env = {k: v for k, v in editor_env.items() if k not in dropped}
+    env = _without_server(
+        {k: v for k, v in editor_env.items() if k not in dropped}, tmp_path, vscode_python
+    )
     common = [
         str(vscode_tools.code_server),
         "--config",
@@ -299,7 +369,9 @@ def code_server(
         match = lines.wait_for(r"HTTP server listening on (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
         if match is None:
             pytest.fail(f"code-server did not start:\n{lines.text()}")
-        yield CodeServer(url=match.group(1), user_data=user_data, output=lines, settings=settings)
+        yield CodeServer(
+            url=match.group(1), user_data=user_data, output=lines, settings=settings, env=env
+        )
     finally:
         _stop(proc)
 
@@ -469,6 +541,10 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     )
     step = {s["name"]: s for s in result["steps"]}
 
+    # The server that answered is the one inside the installed .vsix, run by the venv's python3
+    # (the only Python on PATH, one without m21_lsp).
+    _assert_bundled_launch(logs, tmp_path, code_server.env)
+
     # The user selected exactly the old function (then the new one), line by line.
     for name in ("refactor_discard", "refactor_apply"):
         assert step[name]["selection"].endswith(f"({len(OLD_FUNCTION)} selected)"), step[name]
@@ -551,6 +627,26 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     _publish_screenshots(step)
 
 
+def _assert_bundled_launch(logs: str, tmp_path: Path, env: dict[str, str]) -> None:
+    """The extension started the server inside the installed .vsix, with the venv's python3,
+    and that interpreter cannot import m21_lsp by itself: nothing else could have answered."""
+    launcher = (
+        re.escape(str(tmp_path / "extensions"))
+        + r"/m21-lsp\.m21-lsp-[^ /]+/bundled/tool/launch\.py"
+    )
+    starts = re.findall(
+        rf"Starting (\S+) -I {launcher} serve --stdio \(from the bundled server, run by python3 on PATH",
+        logs,
+    )
+    assert starts, f"the server was not started from the bundle:\n{logs[-4000:]}"
+    venv_python = str(tmp_path / "venv" / "bin" / "python3")
+    assert set(starts) == {venv_python}, starts
+    probe = subprocess.run(
+        [venv_python, "-c", "import m21_lsp"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "No module named 'm21_lsp'" in probe.stderr, probe.stdout + probe.stderr
+
+
 MISSING_SERVER = "/nonexistent/bin/m21-lsp"
 NEW_LABEL = "M2.1 test label"
 
@@ -608,6 +704,8 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
     machine = code_server.user_data / "Machine" / "settings.json"
     assert json.loads(machine.read_text("utf-8")).get("m21.server.path", "") == ""
     assert "Tried m21.server.path" in logs
+    # Once the setting is cleared, the server the extension carries starts.
+    _assert_bundled_launch(logs, tmp_path, code_server.env)
     # A label changed in the Settings editor reached the running server (no restart): the
     # light bulb offers the actions under the new name.
     menu = steps["relabel"]["menu"]
@@ -626,3 +724,40 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
     assert sentinel_key not in logs + code_server.output.text()
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(step["toast"], DOCS_IMAGES / "vscode-server-missing.png")
+
+
+@pytest.mark.parametrize("vscode_python", [False])
+def test_vscode_without_python_one_message_says_what_to_install(
+    vscode_tools: Tools, code_server: CodeServer, model_server, tmp_path: Path
+) -> None:
+    model_server.responder = _Replies()
+    first, last = line_span(SOURCE, OLD_FUNCTION)
+    result = _run_driver(
+        vscode_tools,
+        {
+            "url": code_server.url,
+            "folder": str(tmp_path / "project"),
+            "file": str(tmp_path / "project" / "shop.py"),
+            "outDir": str(tmp_path / "shots"),
+            "chromium": vscode_tools.chromium,
+            "waitMs": WAIT_MS,
+            "serverMissing": True,
+            "selection": {"first": first, "last": last},
+            "steps": ["no_python"],
+        },
+        tmp_path,
+        out_dir=OUT_DIR.with_name("vscode-no-python"),
+    )
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-4000:]}"
+    step = {s["name"]: s for s in result["steps"]}["no_python"]
+    assert "needs Python 3.10+" in step["status"], step["status"]
+    assert "needs Python 3.10 or newer" in step["tooltip"], step["tooltip"]
+    # One message, although Explain tried to start the server again; it names what to install
+    # and does not send the user to pip (the server comes with the extension).
+    assert len(step["messages"]) == 1, step["messages"]
+    message = step["messages"][0]
+    assert "Install Python 3.10 or newer" in message and "python3" in message, message
+    assert "pip install" not in message, message
+    assert "Tried python3 on PATH: not found" in logs, logs[-4000:]
+    assert model_server.requests == []

@@ -5,7 +5,8 @@
 //
 // scenario.json: {url, folder, file, outDir, chromium, logsDir, apiKey, selection: {first,
 // last}, instruction, steps: a list of names from `steps` below ("set_key", "refactor_cancel",
-// "refactor_discard", "refactor_apply", "explain", "missing_server", "relabel"), expect: {...}}.
+// "refactor_discard", "refactor_apply", "explain", "missing_server", "no_python", "relabel"),
+// expect: {...}}.
 // Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
 // The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
 // fails on its own when the editor never reaches a state it waits for.
@@ -454,6 +455,23 @@ const steps = {
     const fixedStatusTooltip = await statusItem(page).getAttribute("aria-label");
     await shot(page, "server-started");
     return { status, toast, selection, installMessages, fixedStatus, fixedStatusTooltip, settingsShot };
+  },
+
+  async no_python(page) {
+    // No Python 3.10+ on this machine: the status item says so and one message says what to
+    // install.
+    const item = statusItem(page);
+    await item.filter({ hasText: "needs Python 3.10+" }).waitFor({ timeout: WAIT });
+    const status = (await item.textContent()).trim();
+    const tooltip = await item.getAttribute("aria-label");
+    await page.locator(".notifications-toasts", { hasText: "needs Python 3.10 or newer" }).waitFor({ timeout: WAIT });
+    const toast = await shot(page, "no-python");
+    // An explicit command tries to start the server again: still one message about Python.
+    await selectLines(page, scenario.selection.first, scenario.selection.last);
+    await runCommand(page, "m2-1: Explain Selection");
+    await page.locator(".notifications-toasts", { hasText: "not running, so nothing was done" }).waitFor({ timeout: WAIT });
+    const messages = await notificationsWith(page, "needs Python 3.10 or newer");
+    return { status, tooltip, toast, messages };
   },
 
   async relabel(page) {

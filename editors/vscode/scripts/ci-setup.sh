@@ -5,7 +5,8 @@
 #
 # 1. Debian packages: build tools and headers for code-server's native modules, chromium
 #    (driven through playwright-core, which downloads no browser), ripgrep.
-# 2. The extension: npm ci, lint, unit tests, build, and the .vsix (editors/vscode/m21-lsp.vsix).
+# 2. The extension: npm ci, lint, unit tests, build, and the .vsix for this machine's platform
+#    with the server inside (scripts/package.sh: editors/vscode/m21-lsp-linux-x64.vsix here).
 # 3. code-server 4.100.3 (VS Code 1.100.3, the newest that runs on Node 20) into
 #    .e2e-cache/code-server, from the lockfile in editors/vscode/e2e/code-server.
 #
@@ -77,9 +78,8 @@ log "lint, unit tests, build, package"
 npm run --silent lint
 npm test --silent
 npm run --silent build
-rm -f m21-lsp.vsix
-npm run --silent package </dev/null >/dev/null
-test -s m21-lsp.vsix
+bash scripts/package.sh </dev/null
+vsix="$EXT_DIR/m21-lsp-$(cat bundled/libs/target).vsix"
 
 # ---------------------------------------------------------------------------- 3. code-server
 mkdir -p "$CACHE"
@@ -113,7 +113,7 @@ fi
 
 cat >"$CACHE/vscode-e2e.env" <<EOF
 M21_CODE_SERVER=$CS_DIR/node_modules/.bin/code-server
-M21_VSIX=$EXT_DIR/m21-lsp.vsix
+M21_VSIX=$vsix
 M21_CHROMIUM=$(command -v chromium)
 EOF
 log "ready in $((SECONDS - started)) s: $(tr '\n' ' ' <"$CACHE/vscode-e2e.env")"

@@ -19,7 +19,8 @@ import { ExplainPanel } from "./explainPanel";
 import { CommandPins } from "./pinnedCommands";
 import { NotificationProgress } from "./progress";
 import { CommandSummary, readSummary } from "./results";
-import { INSTALL_HINT, resolveLaunch, ServerNotFound } from "./serverLaunch";
+import { versionMismatch } from "./bundledServer";
+import { INSTALL_HINT, NoSuitablePython, resolveLaunch, ServerNotFound } from "./serverLaunch";
 import { keyInSettings, sanitize, serverSettings } from "./settings";
 import { StatusItem } from "./status";
 
@@ -133,14 +134,16 @@ export class ServerController implements vscode.Disposable {
     this.warnAboutKeyInSettings();
     let launch;
     try {
-      launch = await resolveLaunch();
+      launch = await resolveLaunch(this.context.extensionPath);
     } catch (error) {
       const tried = error instanceof ServerNotFound ? error.tried : [];
       for (const line of tried) {
         this.output.warn(`Tried ${line}`);
       }
-      this.status.setState("missing", String((error as Error).message));
-      this.reportFailure(String((error as Error).message));
+      const noPython = error instanceof NoSuitablePython;
+      this.status.setState(noPython ? "nopython" : "missing", String((error as Error).message));
+      // The no-Python message already says what to install (a Python, not the server).
+      this.reportFailure(String((error as Error).message), noPython ? "" : INSTALL_HINT);
       return undefined;
     }
     this.output.info(`Starting ${launch.command} ${launch.args.join(" ")} (from ${launch.origin})`);
@@ -252,7 +255,31 @@ export class ServerController implements vscode.Disposable {
       return undefined;
     }
     this.failureShown = false;
+    this.checkVersion(client, launch.origin);
     return client;
+  }
+
+  /**
+   * A server of another version than the extension (an older install found through a setting
+   * or PATH) may lack what the extension asks of it: say so once per version pair, ever, and
+   * keep it in the status tooltip and the log.
+   */
+  private checkVersion(client: LanguageClient, origin: string): void {
+    const mine = String(this.context.extension.packageJSON.version ?? "");
+    const theirs = client.initializeResult?.serverInfo?.version;
+    this.output.info(`Server version ${theirs ?? "unknown"}, extension version ${mine}.`);
+    if (!versionMismatch(mine, theirs)) {
+      return;
+    }
+    this.status.setState("running", `${origin}; server ${theirs}, extension ${mine}`);
+    const key = `m21.versionMismatchShown:${theirs}:${mine}`;
+    if (this.context.globalState.get<boolean>(key)) {
+      return;
+    }
+    void this.context.globalState.update(key, true);
+    void vscode.window.showWarningMessage(
+      `m2-1: the language server is version ${theirs} but the extension is ${mine} (server from ${origin}); some features may not work. Clear m21.server.path and m21.server.python to use the server that comes with the extension, or install m21-lsp ${mine}.`,
+    );
   }
 
   private async afterCommand(command: string, args: unknown[], result: unknown): Promise<CommandSummary> {
@@ -286,13 +313,13 @@ export class ServerController implements vscode.Disposable {
   }
 
   /** Say once, with the way out, why there is no server. */
-  private reportFailure(reason: string): void {
+  private reportFailure(reason: string, hint = INSTALL_HINT): void {
     this.output.error(reason);
     if (this.failureShown) {
       return;
     }
     this.failureShown = true;
-    const message = reason.includes("pip install") ? `m2-1: ${reason}` : `m2-1: ${reason} ${INSTALL_HINT}`;
+    const message = reason.includes("pip install") || !hint ? `m2-1: ${reason}` : `m2-1: ${reason} ${hint}`;
     void vscode.window
       .showErrorMessage(message, "Open Settings", "Show Output", "Show README")
       .then((choice) => {

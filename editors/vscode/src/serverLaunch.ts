@@ -1,7 +1,10 @@
 /**
  * Decides how to start m21-lsp, in the order the user is most likely to mean:
- * an explicit executable, an explicit Python, the Python extension's interpreter
- * (trusted workspaces only: a cloned repository may pick its own `.venv`), then PATH.
+ * an explicit executable, an explicit Python, then the server the extension carries
+ * (bundledServer.ts) run by the Python extension's interpreter (trusted workspaces only: a
+ * cloned repository may pick its own `.venv`) or else `python3`/`python` on PATH. A package
+ * built without the server falls back to an installed one: the Python extension's interpreter
+ * with m21_lsp in it, then `m21-lsp` on PATH.
  *
  * Each candidate is checked before it is used, so that a missing server produces one
  * message that says which candidate failed and how to install, instead of a spawn error.
@@ -10,6 +13,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
+import { bundledArgs, bundledTags, NO_PYTHON_HINT, probePythonFacts, unsuitable } from "./bundledServer";
 
 export interface Launch {
   command: string;
@@ -28,11 +32,14 @@ export class ServerNotFound extends Error {
   }
 }
 
+/** The extension carries the server but found no Python 3.10+ to run it. */
+export class NoSuitablePython extends ServerNotFound {}
+
 const SERVE_ARGS = ["serve", "--stdio"];
 export const INSTALL_HINT =
   "Install it with `pip install m21-lsp` (see the README), then set `m21.server.path` or `m21.server.python` if it is not on PATH.";
 
-export async function resolveLaunch(): Promise<Launch> {
+export async function resolveLaunch(extensionPath: string): Promise<Launch> {
   const config = vscode.workspace.getConfiguration("m21");
   const tried: string[] = [];
 
@@ -59,7 +66,46 @@ export async function resolveLaunch(): Promise<Launch> {
     );
   }
 
-  if (vscode.workspace.isTrusted) {
+  const trusted = vscode.workspace.isTrusted;
+  const tags = bundledTags(extensionPath);
+  if (tags.length > 0) {
+    const candidates: [string, string][] = [];
+    const interpreter = trusted ? await pythonExtensionInterpreter() : undefined;
+    if (interpreter) {
+      candidates.push([interpreter, "the Python extension's interpreter"]);
+    }
+    for (const name of ["python3", "python"]) {
+      const found = findOnPath(name);
+      if (found) {
+        candidates.push([found, `${name} on PATH`]);
+      } else {
+        tried.push(`${name} on PATH: not found`);
+      }
+    }
+    for (const [python, where] of candidates) {
+      const facts = await probePythonFacts(python);
+      const problem = typeof facts === "string" ? facts : unsuitable(facts, tags);
+      if (problem === undefined && typeof facts !== "string") {
+        const shown = `${facts.version[0]}.${facts.version[1]}`;
+        return {
+          command: python,
+          args: bundledArgs(extensionPath),
+          origin: `the bundled server, run by ${where} (Python ${shown}, ${facts.executable})`,
+        };
+      }
+      tried.push(`${where} ${python}: ${problem}`);
+    }
+    const onPath = findOnPath("m21-lsp");
+    if (onPath) {
+      return { command: onPath, args: SERVE_ARGS, origin: `PATH (${onPath})` };
+    }
+    throw new NoSuitablePython(
+      `The m2-1 language server comes with this extension but needs Python 3.10 or newer to run, and none was found (tried: ${tried.join("; ")}). ${NO_PYTHON_HINT}`,
+      tried,
+    );
+  }
+
+  if (trusted) {
     const interpreter = await pythonExtensionInterpreter();
     if (interpreter) {
       const problem = await probePython(interpreter);

@@ -2,7 +2,8 @@
 import * as vscode from "vscode";
 import { CommandSummary, formatTokens } from "./results";
 
-export type ServerState = "starting" | "running" | "stopped" | "missing" | "busy";
+/** "nopython": the extension carries the server but found no Python 3.10+ to run it. */
+export type ServerState = "starting" | "running" | "stopped" | "missing" | "nopython" | "busy";
 
 const ICONS: Record<ServerState, string> = {
   starting: "$(loading~spin)",
@@ -10,7 +11,10 @@ const ICONS: Record<ServerState, string> = {
   busy: "$(loading~spin)",
   stopped: "$(circle-slash)",
   missing: "$(warning)",
+  nopython: "$(warning)",
 };
+
+const LABELS: Partial<Record<ServerState, string>> = { running: "", nopython: " needs Python 3.10+" };
 
 export class StatusItem implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -77,11 +81,11 @@ export class StatusItem implements vscode.Disposable {
 
   private render(): void {
     const state: ServerState = this.busy > 0 && this.state === "running" ? "busy" : this.state;
-    const label = state === "running" ? "" : ` ${state}`;
+    const label = LABELS[state] ?? ` ${state}`;
     const tokens = this.last && (state === "running" || state === "busy") ? ` · ${this.last}` : "";
     this.item.text = `${ICONS[state]} m2-1${label}${tokens}`;
     const lines = [`m2-1 server: ${state}${this.detail ? ` — ${this.detail}` : ""}`];
-    if (this.keySource && state !== "missing") {
+    if (this.keySource && state !== "missing" && state !== "nopython") {
       lines.push(`API key: ${this.keySource}`);
     }
     if (this.lastTooltip) {
@@ -90,7 +94,7 @@ export class StatusItem implements vscode.Disposable {
     lines.push("Click to show the server output.");
     this.item.tooltip = lines.join("\n");
     this.item.backgroundColor =
-      state === "missing" ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
+      state === "missing" || state === "nopython" ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
   }
 
   dispose(): void {
