@@ -203,15 +203,23 @@ def _col0_before(text: str, pos: int, floor: int = 0) -> list[int]:
 def _statement_above(text: str, pos: int, floor: int = 0) -> int | None:
     """Nearest column-0 line before ``pos`` that starts a statement (skipping ``)`` lines
     that close a multi-line decorator or call, and ``else``-style clauses)."""
-    cur = pos
-    while True:
-        candidates = _col0_before(text, cur, floor)
-        if not candidates:
-            return None
-        for start in candidates:
-            if starts_top_level_statement(line_text(text, start)):
-                return start
-        cur = candidates[-1]
+    for start in _col0_nearest_first(text, pos, floor):
+        if starts_top_level_statement(line_text(text, start)):
+            return start
+    return None
+
+
+def _col0_nearest_first(text: str, pos: int, floor: int) -> Iterator[int]:
+    """Every column-0 code line start in ``[floor, pos)``, nearest first, found in windows
+    that start small and double: the nearest statement is usually a few lines up, and a
+    4 KiB window would list (in Python) every line start in it."""
+    window = 256
+    hi = pos
+    while hi > floor:
+        lo = max(floor, hi - window)
+        yield from reversed(col0_code_lines(text, lo, hi))
+        hi = lo
+        window = min(window * 2, 1 << 20)
 
 
 def top_level_start(text: str, pos: int, floor: int = 0) -> int:
