@@ -10,6 +10,8 @@ stretch of text that can settle them.
 from __future__ import annotations
 
 import re
+import threading
+from bisect import bisect_right, insort
 from collections.abc import Iterator
 
 # Strings and comments, matched whole. An unterminated triple-quoted string swallows the
@@ -38,7 +40,10 @@ _COL0 = re.compile(r"[\r\n](?=[^ \t\f#\r\n])")
 
 def mask(segment: str) -> str:
     """``segment`` with complete strings and comments removed (unterminated ones kept)."""
-    return _MASK.sub(r"\g<bad>", segment)
+    # ``split`` keeps the text between matches and the ``bad`` group (None when it did not
+    # take part): the same string as ``sub(r"\g<bad>")`` without expanding a template in
+    # Python for every match.
+    return "".join(filter(None, _MASK.split(segment)))
 
 
 def is_clean(text: str, start: int, end: int) -> bool:
@@ -85,18 +90,26 @@ def indent_width(line: str) -> int:
 def line_start(text: str, pos: int) -> int:
     """Start of the line containing ``pos`` (a ``\\n``, ``\\r\\n`` or ``\\r`` ends a line)."""
     pos = min(max(pos, 0), len(text))
-    i = max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos))
+    i = _last_eol(text, pos)
     if i >= 0 and text[i] == "\r" and text[i + 1 : i + 2] == "\n":
         # ``pos`` sits between the two halves of a CRLF: still on the line it ends.
-        i = max(text.rfind("\n", 0, i), text.rfind("\r", 0, i))
+        i = _last_eol(text, i)
     return i + 1
+
+
+def _last_eol(text: str, pos: int) -> int:
+    """Offset of the last ``\\n`` or ``\\r`` before ``pos`` (-1 if none). The ``\\r``
+    search stops at the ``\\n`` found, so a file without CRs is not searched to its start."""
+    nl = text.rfind("\n", 0, pos)
+    cr = text.rfind("\r", nl + 1, pos)
+    return cr if cr >= 0 else nl
 
 
 def next_line_start(text: str, pos: int) -> int:
     """Start of the line after the one containing ``pos`` (``len(text)`` on the last line)."""
     n = len(text)
     nl = text.find("\n", pos)
-    cr = text.find("\r", pos)
+    cr = text.find("\r", pos, nl if nl >= 0 else n)  # only a CR before that LF matters
     if cr < 0 and nl < 0:
         return n
     if cr < 0 or (0 <= nl < cr):
@@ -190,15 +203,23 @@ def _col0_before(text: str, pos: int, floor: int = 0) -> list[int]:
 def _statement_above(text: str, pos: int, floor: int = 0) -> int | None:
     """Nearest column-0 line before ``pos`` that starts a statement (skipping ``)`` lines
     that close a multi-line decorator or call, and ``else``-style clauses)."""
-    cur = pos
-    while True:
-        candidates = _col0_before(text, cur, floor)
-        if not candidates:
-            return None
-        for start in candidates:
-            if starts_top_level_statement(line_text(text, start)):
-                return start
-        cur = candidates[-1]
+    for start in _col0_nearest_first(text, pos, floor):
+        if starts_top_level_statement(line_text(text, start)):
+            return start
+    return None
+
+
+def _col0_nearest_first(text: str, pos: int, floor: int) -> Iterator[int]:
+    """Every column-0 code line start in ``[floor, pos)``, nearest first, found in windows
+    that start small and double: the nearest statement is usually a few lines up, and a
+    4 KiB window would list (in Python) every line start in it."""
+    window = 256
+    hi = pos
+    while hi > floor:
+        lo = max(floor, hi - window)
+        yield from reversed(col0_code_lines(text, lo, hi))
+        hi = lo
+        window = min(window * 2, 1 << 20)
 
 
 def top_level_start(text: str, pos: int, floor: int = 0) -> int:
@@ -267,6 +288,10 @@ def _clean_end(text: str, start: int, last: int, steps: int = 8) -> int | None:
     return len(text) if fits(len(text)) else None
 
 
+def _clean_above(text: str, floor: int, pos: int) -> bool:
+    return clean_from_top(text, pos) if floor == 0 else is_clean(text, floor, pos)
+
+
 def _undecorated(text: str, start: int, floor: int, steps: int = 8) -> int | None:
     """Move a start proven clean from ``floor`` up over the decorators above it; each
     statement above is itself proven clean before it is believed. ``None`` if unsure."""
@@ -279,7 +304,7 @@ def _undecorated(text: str, start: int, floor: int, steps: int = 8) -> int | Non
                 break
             candidates = [c for c in found if starts_top_level_statement(line_text(text, c))]
             cur = found[-1]
-        above = next((c for c in candidates[:steps] if is_clean(text, floor, c)), None)
+        above = next((c for c in candidates[:steps] if _clean_above(text, floor, c)), None)
         if above is None:
             return start if not candidates else None
         if not text.startswith("@", above):
@@ -310,7 +335,7 @@ def top_level_region(
             if end is not None:
                 return start, end
     for _ in range(max_steps):
-        if is_clean(text, 0, start):
+        if clean_from_top(text, start):
             if proven:
                 settled = _undecorated(text, start, 0)
                 if settled is None:
@@ -322,6 +347,169 @@ def top_level_region(
             break
         start = top_level_start(text, prev_line_start(text, start))
     return 0, len(text)
+
+
+# --- cleanliness from the top of the file, remembered ----------------------------------
+#
+# ``is_clean(text, 0, pos)`` is the proof that validation rests on, and it costs a scan of
+# everything above ``pos``. It splits at any clean line start ``q`` (a position right after
+# a line ending, or 0, with ``is_clean(text, 0, q)``): the masking regex then reaches ``q``
+# between two matches (no comment crosses a line ending, no string closes right after one,
+# a string or bracket open at ``q`` would make ``q`` unclean), so the masked text is the
+# masked text above ``q`` followed by the masked window ``[q, pos)``, and
+# ``is_clean(text, 0, pos) == is_clean(text, q, pos)``. So the proven starts ("marks") of a
+# text are kept, and a query scans only the window from the nearest mark below it.
+#
+# A text the pipeline sees is nearly always a small edit of one seen before (the document,
+# the candidate, the document once the edit is applied). Marks depend only on the text
+# above them, so a new text keeps the marks of its common prefix with a remembered text;
+# marks in a common suffix are kept too once the window from the last prefix mark to the
+# first suffix mark is proven clean (the text between them is then the same as before).
+
+_MARK_STEP = 4096  # at least this far apart when a long way is walked
+_KEEP_TEXTS = 3  # remembered texts (each is one document version, held alive)
+_COMPARE_BLOCK = 1 << 16
+
+
+class _Marks:
+    __slots__ = ("starts", "text")
+
+    def __init__(self, text: str, starts: list[int]) -> None:
+        self.text = text
+        self.starts = starts  # sorted, starts[0] == 0; each one clean from the top
+
+
+_REMEMBERED: list[_Marks] = []  # most recently used first
+_REMEMBERED_LOCK = threading.Lock()  # the pipeline runs in worker threads
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, compared in blocks (C-speed), then bisected."""
+    n = min(len(a), len(b))
+    lo = 0
+    block = _COMPARE_BLOCK
+    while lo < n:
+        hi = min(lo + block, n)
+        if a[lo:hi] != b[lo:hi]:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if a[lo:mid] == b[lo:mid]:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo = hi
+        block *= 2
+    return n
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    n = 0
+    block = _COMPARE_BLOCK
+    while n < limit:
+        m = min(n + block, limit)
+        if a[la - m : la - n] != b[lb - m : lb - n]:
+            while m - n > 1:
+                mid = (n + m) // 2
+                if a[la - mid : la - n] == b[lb - mid : lb - n]:
+                    n = mid
+                else:
+                    m = mid
+            return n
+        n = m
+        block *= 2
+    return limit
+
+
+def _derived(text: str) -> _Marks:
+    """Marks for a text not remembered yet, carried over from the remembered text that
+    shares the longest prefix with it."""
+    best: _Marks | None = None
+    best_prefix = 0
+    for known in _REMEMBERED:
+        if len(known.text) == len(text) and known.text == text:
+            return _Marks(text, list(known.starts))
+        prefix = _common_prefix(known.text, text)
+        if prefix > best_prefix:
+            best, best_prefix = known, prefix
+    if best is None:
+        return _Marks(text, [0])
+    old = best.text
+    starts = best.starts[: bisect_right(best.starts, best_prefix)]
+    suffix = _common_suffix(old, text, min(len(old), len(text)) - best_prefix)
+    if suffix:
+        # A kept mark needs the character before it inside the suffix too.
+        k = bisect_right(best.starts, len(old) - suffix)
+        if k < len(best.starts):
+            shift = len(text) - len(old)
+            bridge = best.starts[k] + shift
+            if bridge > starts[-1] and is_clean(text, starts[-1], bridge):
+                starts.extend(s + shift for s in best.starts[k:])
+    return _Marks(text, starts)
+
+
+def _marks_for(text: str) -> _Marks:
+    for i, known in enumerate(_REMEMBERED):
+        if known.text is text:
+            if i:
+                _REMEMBERED.insert(0, _REMEMBERED.pop(i))
+            return known
+    marks = _derived(text)
+    _REMEMBERED.insert(0, marks)
+    del _REMEMBERED[_KEEP_TEXTS:]
+    return marks
+
+
+def _is_mark(text: str, pos: int) -> bool:
+    return 0 < pos <= len(text) and text[pos - 1] in _EOL_CHARS
+
+
+def clean_from_top(text: str, pos: int) -> bool:
+    """``is_clean(text, 0, pos)``, scanning only the window above ``pos`` up to the nearest
+    position already proven clean (in this text, or in a remembered text it shares that
+    stretch with). Same answer, always: the first query of a text far from any mark walks
+    the whole way once, leaving marks behind it."""
+    pos = min(pos, len(text))
+    if pos <= 0:
+        return True
+    with _REMEMBERED_LOCK:
+        marks = _marks_for(text)
+        starts = marks.starts
+        base = starts[bisect_right(starts, pos) - 1]
+        step = _MARK_STEP
+        while pos - base > 2 * step:
+            # Walk in steps, leaving marks, so that the next query nearby is cheap. A step
+            # that lands in a string or bracket is retried twice as far from the same base.
+            cand = next_line_start(text, base + step)
+            if cand >= pos:
+                break
+            if is_clean(text, base, cand):
+                insort(starts, cand)
+                base, step = cand, _MARK_STEP
+            else:
+                step *= 2
+        clean = is_clean(text, base, pos)
+        if clean and pos - base >= _MARK_STEP // 4 and _is_mark(text, pos):
+            insort(starts, pos)
+        return clean
+
+
+def clean_between(text: str, start: int, end: int) -> bool:
+    """``is_clean(text, start, end)``; from the marks when ``start`` is a line start clean
+    from the top (then the window above ``end`` decides, by the split above)."""
+    if end <= start:
+        return True
+    if _is_mark(text, start) and clean_from_top(text, start):
+        return clean_from_top(text, end)
+    return is_clean(text, start, end)
+
+
+def forget_marks() -> None:
+    """Drop every remembered text (tests; a server that wants the memory back)."""
+    with _REMEMBERED_LOCK:
+        _REMEMBERED.clear()
 
 
 # --- line kinds -------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def plan_regions(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int,
         if a < prev:
             return None
         prev = b
-    if prev < len(text) and not pyscan.is_clean(text, prev, len(text)):
+    if prev < len(text) and not pyscan.clean_between(text, prev, len(text)):
         return None
     return regions
 
@@ -228,8 +228,22 @@ def _defined_in_document(name: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
+_STAR_TAIL = re.compile(r"import[ \t]+\*")
+_STAR_HEAD = re.compile(r"[ \t]*from[ \t]+\S+[ \t]+")
+
+
 def _star_import(text: str) -> bool:
-    return re.search(r"(?m)^[ \t]*from[ \t]+\S+[ \t]+import[ \t]+\*", text) is not None
+    """A ``from m import *`` line (``(?m)^[ \\t]*from[ \\t]+\\S+[ \\t]+import[ \\t]+\\*``).
+
+    That pattern, run over the whole file, tries every line start in Python's regex
+    engine; ``import *`` is rare, so its literal prefix is searched for instead (at C
+    speed) and only the lines holding it are checked with the head of the pattern.
+    """
+    for m in _STAR_TAIL.finditer(text):
+        line = text.rfind("\n", 0, m.start()) + 1
+        if _STAR_HEAD.fullmatch(text, line, m.start()):
+            return True
+    return False
 
 
 def _unresolved_in(region: str, lo: int, hi: int) -> set[str]:
