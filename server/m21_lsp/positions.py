@@ -5,19 +5,23 @@ speaks ``(line, character)`` where ``character`` counts UTF-16 code units by def
 UTF-8 bytes / code points when negotiated. This module is the only place that converts.
 
 Line starts are computed once, lazily, so a conversion costs a binary search plus work
-proportional to one line, never to the whole document. Lines end at ``\\n``, ``\\r\\n`` or
-``\\r``, as the LSP specification says.
+proportional to one line, never to the whole document; an edit derives the next version's
+index from the line starts it already has (:meth:`LineIndex.replaced`) instead of
+rescanning the text. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as the LSP
+specification says.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import Literal
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 
 _EOL = re.compile(r"\r\n?|\n")
+# A character after which a line starts: the line ending's last character.
+_LINE_END = re.compile(r"\n|\r(?!\n)")
 ENCODINGS: tuple[Encoding, ...] = ("utf-16", "utf-8", "utf-32")
 
 
@@ -47,9 +51,42 @@ def units_in(text: str, encoding: Encoding) -> int:
 class LineIndex:
     """Line starts of one text, for fast conversions. Lines end at \\n, \\r\\n or \\r."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, _starts: list[int] | None = None) -> None:
         self.text = text
-        self._starts: list[int] | None = None
+        self._starts: list[int] | None = _starts
+
+    def replaced(self, start: int, end: int, new_text: str) -> LineIndex:
+        """The index of ``text[:start] + new_text + text[end:]``, from this one's starts.
+
+        Whether a line starts at ``s`` depends only on the two characters around it (an
+        ``\\r`` before a ``\\n`` ends no line), so the starts before the edit are kept, the
+        starts after it are shifted, and only the inserted text (plus one character on
+        each side) is searched. Starts not built yet stay lazy.
+        """
+        text = self.text
+        start = min(max(start, 0), len(text))
+        end = min(max(end, start), len(text))
+        result = text[:start] + new_text + text[end:]
+        if self._starts is None:
+            return LineIndex(result)
+        starts = self._starts
+        keep = bisect_left(starts, start)  # starts before the edit: both characters kept
+        head = starts[:keep]
+        lo = max(start - 1, 0)
+        hi = start + len(new_text)  # new starts s have s - 1 in [lo, hi)
+        middle = [
+            m.end()
+            for m in _LINE_END.finditer(result, lo, min(hi + 1, len(result)))
+            if m.start() < hi
+        ]
+        if not head:
+            head = [0]  # an edit at the very start: line 0 still starts at 0
+        tail_from = bisect_left(starts, end + 1)  # old starts s with s - 1 >= end
+        shift = len(new_text) - (end - start)
+        tail = starts[tail_from:]
+        if shift:
+            tail = [s + shift for s in tail]
+        return LineIndex(result, _starts=head + middle + tail)
 
     @property
     def line_starts(self) -> list[int]:

@@ -149,3 +149,30 @@ def test_line_count_matches_lsp_rules(text: str) -> None:
         + text.replace("\r\n", "").count("\n")
     )
     assert LineIndex(text).line_count == expected
+
+
+@given(documents, documents, st.data())
+def test_an_edit_derives_the_same_line_starts_as_a_fresh_index(
+    text: str, inserted: str, data: st.DataObject
+) -> None:
+    """Every kind of line ending on either side of the edit, CRLFs split and joined."""
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    index = LineIndex(text)
+    if data.draw(st.booleans()):
+        assert index.line_count >= 1  # built before the edit, so the edit derives it
+    derived = index.replaced(start, end, inserted)
+    assert derived.text == text[:start] + inserted + text[end:]
+    assert derived.line_starts == LineIndex(derived.text).line_starts
+
+
+def test_a_derived_index_counts_the_lines_the_edit_brings() -> None:
+    text = "x = 1\n" * 50_000
+    index = LineIndex(text)
+    assert index.line_count == 50_001
+    at = index.line_start(25_000)
+    derived = index.replaced(at, at, "y = (\r\n  2)\r")
+    assert derived.line_start(25_001) == at + len("y = (\r\n")
+    assert derived.line_start(25_002) == at + len("y = (\r\n  2)\r")
+    assert derived.line_count == 50_003
+    assert derived.line_starts[-1] == len(derived.text)

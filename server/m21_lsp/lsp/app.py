@@ -105,23 +105,24 @@ class M21Protocol(LanguageServerProtocol):
         key = unquote(params.text_document.uri)
         doc = workspace.text_documents.get(key)
         if doc is not None:
-            text = doc.source
             encoding = Documents.encoding(workspace)
-            # The snapshot's index was usually built by the code action requests the editor
-            # sends as the cursor moves: reuse it rather than rescanning the text.
-            snap = self._server.documents.get(workspace, params.text_document.uri)
-            known = snap.index if snap is not None and snap.text is text else None
+            documents = self._server.documents
+            # The index of the text before the change (usually built by the code action
+            # requests the editor sends as the cursor moves, or by the last change) gives
+            # the offsets, and each change derives the next index from it.
+            index = documents.index_for_change(workspace, params.text_document.uri, doc.source)
             for change in params.content_changes:
                 if isinstance(change, types.TextDocumentContentChangePartial):
-                    index = known if known is not None and known.text is text else LineIndex(text)
                     rng = change.range
                     a = index.offset_at(rng.start.line, rng.start.character, encoding)
                     b = index.offset_at(rng.end.line, rng.end.character, encoding)
                     if a > b:
                         a, b = b, a
-                    text = text[:a] + change.text + text[b:]
+                    index = index.replaced(a, b, change.text)
                 else:
-                    text = change.text
+                    index = LineIndex(change.text)
+            text = index.text
+            documents.changed_to(params.text_document.uri, index)
             workspace.put_text_document(
                 types.TextDocumentItem(
                     uri=doc.uri,
