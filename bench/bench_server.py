@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from m21_lsp.client import ModelClient
 from m21_lsp.config import Settings
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pygls.lsp.client import LanguageClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,7 +306,7 @@ async def model_alone(
     base_url: str, text: str, funcs: list[tuple[int, int, str]], n: int
 ) -> list[float]:
     """The model call by itself: the same prompt and reply through the same client code."""
-    from m21_lsp import prompt
+    from m21_lsp.pipeline import prompt
 
     settings = Settings(api_key=KEY, base_url=base_url)
     lines = text.split("\n")

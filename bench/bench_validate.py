@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 import libcst
-from m21_lsp import validate
-from m21_lsp.shape import build_candidate
+from m21_lsp.pipeline import validate
+from m21_lsp.pipeline.shape import build_candidate
 
 UNIT = '''
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from m21_lsp.scripted_server import ScriptedModelServer
-from m21_lsp.scripted_server import fixtures_dir as _fixtures_dir
+from m21_lsp.testing.scripted_server import ScriptedModelServer
+from m21_lsp.testing.scripted_server import fixtures_dir as _fixtures_dir
 
 
 @pytest.fixture

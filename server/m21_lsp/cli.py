@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
-from . import __version__, config, pipeline, version
+from . import __version__, config, version
 from .errors import M21Error, UsageError, clause, scrub
-from .model_types import Progress, Usage
-from .pipeline_types import RefactorRequest, RefactorResult
-from .positions import LineIndex
+from .model.types import Progress, Usage
+from .pipeline import run as pipeline
+from .pipeline.types import RefactorRequest, RefactorResult
+from .text.positions import LineIndex
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -252,7 +253,7 @@ def _settings_for_run() -> config.Settings:
 
 
 async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .client import ModelClient
+    from .model.client import ModelClient
 
     path = Path(args.path)
     text = _read(path)
@@ -319,7 +320,7 @@ def _result_json(
 
 
 async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .client import ModelClient
+    from .model.client import ModelClient
 
     path = Path(args.path)
     text = _read(path)
@@ -398,7 +399,7 @@ def doctor_verdict(
     settings: config.Settings, status: int, headers: Any, body: bytes
 ) -> tuple[list[str], bool]:
     """What ``doctor`` says about the answer to ``GET /models``, and whether it passes."""
-    from .client import server_message
+    from .model.client import server_message
 
     base = settings.base_url
     said = clause(server_message(body[:4096])) if status >= 300 else ""
@@ -485,8 +486,8 @@ async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The whole pipeline on a bundled sample with a recorded reply, offline, no key."""
     from importlib import resources
 
-    from .client import ModelClient
-    from .scripted_server import ScriptedModelServer, Step
+    from .model.client import ModelClient
+    from .testing.scripted_server import ScriptedModelServer, Step
 
     data = resources.files("m21_lsp") / "demo_data"
     sample = (data / "sample.py").read_text(encoding="utf-8")

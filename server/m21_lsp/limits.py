@@ -2,7 +2,7 @@
 
 Every refusal names the setting that raises the cap, because a limit the user cannot find
 is indistinguishable from a bug. The cap on concurrent model calls (maxConcurrentRequests)
-lives in :class:`m21_lsp.client.ModelClient`, which the server shares between commands;
+lives in :class:`m21_lsp.model.client.ModelClient`, which the server shares between commands;
 callers over the cap wait and report the "waiting" phase naming that setting.
 """
 

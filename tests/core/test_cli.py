@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from m21_lsp.cli import main, parse_lines, parse_range
 from m21_lsp.errors import UsageError
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 OLD_FUNCTION = """def total_price(items, tax_rate):
     total = 0

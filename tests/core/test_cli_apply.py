@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from m21_lsp.cli import main
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 OLD_FUNCTION = """def total_price(items, tax_rate):
     total = 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from m21_lsp.cli import main
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 LINES = "6-13"  # total_price in fixtures/sources/sample_basic.py
 LABEL = "Refactor with m2-1"

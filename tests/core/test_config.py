@@ -106,7 +106,7 @@ def test_require_key_names_the_variables() -> None:
 
 
 def test_progress_text_counts_in_words() -> None:
-    from m21_lsp.model_types import Progress
+    from m21_lsp.model.types import Progress
 
     assert Progress("thinking", tokens=1).describe() == "thinking… 1 token"
     assert Progress("thinking", tokens=412).describe() == "thinking… 412 tokens"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from m21_editor_case import INSTRUCTION, LOADER_REPLY, NEW_LOADER, OLD_LOADER, SOURCE, line_span
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 from test_neovim import DEBIAN_NVIM, Nvim, _checked, _current_nvim
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packaging"))

@@ -53,7 +53,7 @@ from m21_editor_case import (
     expected_after_refactor,
     line_span,
 )
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 
 pytestmark = pytest.mark.editor
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from m21_lsp import prompt
+from m21_lsp.pipeline import prompt
 
 # Site-packages that `.[test]` installs, so CI has them too.
 PACKAGES = (
@@ -721,8 +721,8 @@ class _OneReply:
         self.reply = reply
 
     async def complete(self, messages, *, on_progress=None):  # type: ignore[no-untyped-def]
-        from m21_lsp.model_types import Completion
-        from m21_lsp.reasoning import strip_reasoning
+        from m21_lsp.model.reasoning import strip_reasoning
+        from m21_lsp.model.types import Completion
 
         split = strip_reasoning(self.reply)
         return Completion(
@@ -734,9 +734,9 @@ def run_case(case: Case) -> Outcome:
     """Run the real pipeline on one case (no repair turn: the reply would not change)."""
     import asyncio
 
-    from m21_lsp import pipeline
     from m21_lsp.config import Settings
     from m21_lsp.errors import M21Error
+    from m21_lsp.pipeline import run as pipeline
 
     settings = Settings(repair_turns=0)
     request = pipeline.RefactorRequest(

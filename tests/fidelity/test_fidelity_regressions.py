@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from corpus import _OneReply
-from m21_lsp import outline, pipeline
 from m21_lsp.config import Settings
 from m21_lsp.errors import ReplyError, StructureError
+from m21_lsp.pipeline import outline
+from m21_lsp.pipeline import run as pipeline
 
 DOC = '''\
 import os

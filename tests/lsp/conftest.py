@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from lsp_harness import REPO, WAIT, Client, capabilities, server_env
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer
+from m21_lsp.testing.scripted_server import ScriptedModelServer
 
 
 @pytest_asyncio.fixture

@@ -18,7 +18,7 @@ from typing import Any, Union
 
 from lsp_textpos import apply_lsp_edits, lsp_range
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer
+from m21_lsp.testing.scripted_server import ScriptedModelServer
 from pygls.protocol import default_converter
 from pytest_lsp import client_capabilities
 from pytest_lsp.client import LanguageClient, register_lsp_features

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from lsp_harness import NEW_TOTAL, find, refactor_action, refactored
 from lsprotocol import types
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 from pygls.exceptions import JsonRpcRequestCancelled
 
 URI = "file:///work/shop.py"

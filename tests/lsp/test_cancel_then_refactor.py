@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from lsp_harness import NEW_TOTAL, WAIT, Client, find
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pygls.exceptions import JsonRpcRequestCancelled
 
 URI = "file:///work/shop.py"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsp_harness import find, refactor_action, refactored
 from lsprotocol import types
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 
 URI = "file:///work/shop.py"
 

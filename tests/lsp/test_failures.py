@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lsp_harness import capabilities, find, refactor_action
 from lsprotocol import types
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 
 URI = "file:///work/shop.py"
 

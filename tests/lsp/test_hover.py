@@ -8,7 +8,7 @@ import pytest
 from lsp_harness import find
 from lsp_textpos import lsp_range
 from lsprotocol import types
-from m21_lsp.scripted_server import Step, load_reply
+from m21_lsp.testing.scripted_server import Step, load_reply
 from pygls.exceptions import JsonRpcRequestCancelled
 
 URI = "file:///work/shop.py"

@@ -29,7 +29,7 @@ from lsp_harness import (
 )
 from lsp_textpos import apply_lsp_edits
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 URI = "file:///work/shop.py"
 USER_LINE = "# typed while the edit was on its way\n"

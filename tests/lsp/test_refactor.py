@@ -8,7 +8,7 @@ import re
 from lsp_harness import capabilities, find, refactor_action, refactored
 from lsp_textpos import lsp_range
 from lsprotocol import types
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 
 URI = "file:///work/shop.py"
 

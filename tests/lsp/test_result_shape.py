@@ -10,7 +10,7 @@ from typing import Any
 
 from lsp_harness import capabilities, find, refactor_action
 from m21_lsp.lsp.results import CommandResult, UsageResult, shape_for
-from m21_lsp.scripted_server import Step
+from m21_lsp.testing.scripted_server import Step
 
 URI = "file:///work/shop.py"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsp_harness import capabilities, find
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 URI = "file:///work/shop.py"
 REPLY = "<think>ok</think>\nIt adds things up."

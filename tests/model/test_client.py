@@ -18,7 +18,6 @@ import traceback
 
 import httpx
 import pytest
-from m21_lsp.client import ModelClient, parse_retry_after, server_message
 from m21_lsp.config import Settings
 from m21_lsp.errors import (
     AuthError,
@@ -33,8 +32,9 @@ from m21_lsp.errors import (
     ServerError,
     TruncatedReply,
 )
-from m21_lsp.model_types import Progress
-from m21_lsp.scripted_server import ScriptedModelServer, Step, load_reply
+from m21_lsp.model.client import ModelClient, parse_retry_after, server_message
+from m21_lsp.model.types import Progress
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step, load_reply
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "refactor"}]
 BASIC_TEXT_START = "Here is a clearer version"

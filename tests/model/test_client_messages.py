@@ -11,10 +11,10 @@ import random
 import re
 
 import pytest
-from m21_lsp.client import ModelClient
 from m21_lsp.config import Settings
 from m21_lsp.errors import M21Error, TruncatedReply
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 MESSAGES = [{"role": "user", "content": "refactor"}]
 DOUBLED = re.compile(r"[.!?;:,]\)?[.!?;:,]")

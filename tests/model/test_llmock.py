@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from m21_lsp.client import ModelClient
 from m21_lsp.config import Settings
 from m21_lsp.errors import RateLimitError
-from m21_lsp.model_types import Progress
+from m21_lsp.model.client import ModelClient
+from m21_lsp.model.types import Progress
 
 MESSAGES = [{"role": "user", "content": "refactor"}]
 REPLY = "<think>sum() reads better</think>\n```python\ntotal = sum(items)\n```\n"

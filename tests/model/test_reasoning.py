@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp.reasoning import ReasoningStripper, Split, strip_reasoning
-from m21_lsp.scripted_server import load_reply
+from m21_lsp.model.reasoning import ReasoningStripper, Split, strip_reasoning
+from m21_lsp.testing.scripted_server import load_reply
 
 
 def stream(text: str, cuts: list[int]) -> tuple[str, Split, list[str]]:

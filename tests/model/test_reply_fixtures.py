@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from m21_lsp.reasoning import strip_reasoning
-from m21_lsp.scripted_server import load_reply
+from m21_lsp.model.reasoning import strip_reasoning
+from m21_lsp.testing.scripted_server import load_reply
 
 # reply -> (source fixture, function it replaces, name the reply's code defines)
 TARGETS = {

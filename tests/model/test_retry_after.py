@@ -12,11 +12,11 @@ import dataclasses
 import re
 
 import pytest
-from m21_lsp.client import ModelClient
 from m21_lsp.config import Settings
 from m21_lsp.errors import ModelError, RateLimitError, ServerError
-from m21_lsp.model_types import Progress
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.model.types import Progress
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 MESSAGES = [{"role": "user", "content": "refactor"}]
 WAIT = 10.0  # bound on every wait for an event; a hang fails with a message

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from m21_lsp.scripted_server import ScriptedModelServer, Step, load_reply
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step, load_reply
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -303,7 +303,7 @@ def test_load_reply_by_name_path_and_env(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_command_line_serves_a_reply_forever() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "m21_lsp.scripted_server", "--reply", "explain_basic"],
+        [sys.executable, "-m", "m21_lsp.testing.scripted_server", "--reply", "explain_basic"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -321,7 +321,7 @@ def test_command_line_serves_a_reply_forever() -> None:
 
 def test_command_line_rejects_an_unknown_reply() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "m21_lsp.scripted_server", "--reply", "no_such_reply"],
+        [sys.executable, "-m", "m21_lsp.testing.scripted_server", "--reply", "no_such_reply"],
         capture_output=True,
         text=True,
         timeout=60,

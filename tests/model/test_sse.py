@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp.sse import DONE, ChunkAccumulator, SSEDecoder
+from m21_lsp.model.sse import DONE, ChunkAccumulator, SSEDecoder
 
 
 def decode(*pieces: bytes) -> list[str]:

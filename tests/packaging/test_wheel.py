@@ -24,7 +24,7 @@ from dists import REPO_ROOT, Dists, build, clean_env, make_venv
 
 # What the code loads at run time from inside the package (demo, scripted server, typing).
 PACKAGE_DATA = ["m21_lsp/py.typed", "m21_lsp/demo_data/sample.py", "m21_lsp/demo_data/reply.md"]
-MODULES = ["m21_lsp/scripted_server.py", "m21_lsp/cli.py", "m21_lsp/lsp/server.py"]
+MODULES = ["m21_lsp/testing/scripted_server.py", "m21_lsp/cli.py", "m21_lsp/lsp/server.py"]
 WAIT_S = 60
 
 
@@ -103,7 +103,7 @@ def test_installed_version_is_the_wheels(venv_bin: Path, dists: Dists, outside: 
 
 def test_installed_package_finds_its_data_outside_the_repo(venv_bin: Path, outside: Path) -> None:
     probe = (
-        "import json, m21_lsp, m21_lsp.scripted_server as s\n"
+        "import json, m21_lsp, m21_lsp.testing.scripted_server as s\n"
         "from importlib import resources\n"
         "root = resources.files('m21_lsp')\n"
         "print(json.dumps({'file': m21_lsp.__file__,"
@@ -130,7 +130,7 @@ def test_installed_package_finds_its_data_outside_the_repo(venv_bin: Path, outsi
 def test_installed_scripted_server_serves_the_bundled_reply(venv_bin: Path, outside: Path) -> None:
     """The test double is part of the package: editor tests and users run it from the wheel."""
     proc = subprocess.Popen(
-        [str(venv_bin / "python"), "-m", "m21_lsp.scripted_server", "--reply", "reply"],
+        [str(venv_bin / "python"), "-m", "m21_lsp.testing.scripted_server", "--reply", "reply"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=clean_env(),

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from m21_lsp.edits import (
+from m21_lsp.pipeline.edits import (
     OffsetEdit,
     apply_edits,
     common_prefix_len,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from m21_lsp.errors import NoCodeInReply, ReplyError
-from m21_lsp.extract import extract_code, find_blocks
-from m21_lsp.reasoning import strip_reasoning
+from m21_lsp.model.reasoning import strip_reasoning
+from m21_lsp.pipeline.extract import extract_code, find_blocks
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures"
 DOCUMENT = (ROOT / "sources" / "sample_basic.py").read_text()

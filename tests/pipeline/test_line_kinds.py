@@ -14,7 +14,7 @@ import tokenize
 from pathlib import Path
 
 import pytest
-from m21_lsp import pyscan
+from m21_lsp.text import pyscan
 
 _SKIP = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE,
          tokenize.ENCODING, tokenize.ENDMARKER}  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from m21_lsp.positions import (
+from m21_lsp.text.positions import (
     LineIndex,
     lsp_range_to_offsets,
     normalize_encoding,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp import prompt
-from m21_lsp.extract import find_blocks
+from m21_lsp.pipeline import prompt
+from m21_lsp.pipeline.extract import find_blocks
 from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"

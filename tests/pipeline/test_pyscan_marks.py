@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp import pyscan, validate
+from m21_lsp.pipeline import validate
+from m21_lsp.text import pyscan
 
 # Pieces that open and close strings, brackets and continuations in every way the
 # scanner knows, mixed with statement lines, so that edits move the tokenizer state.

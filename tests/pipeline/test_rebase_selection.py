@@ -12,11 +12,11 @@ pipeline), so the result carries the edits and the selection exactly as a caller
 from __future__ import annotations
 
 import pytest
-from m21_lsp import pipeline
-from m21_lsp.client import ModelClient
 from m21_lsp.config import Settings
 from m21_lsp.errors import StaleDocument
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.pipeline import run as pipeline
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 FUNCTION = "def total(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"
 TEXT = "import math\n\n\n" + FUNCTION + "\n\ndef other():\n    return 1\n"

@@ -7,7 +7,7 @@ import ast
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp.selection import expand_range, whole_lines
+from m21_lsp.text.selection import expand_range, whole_lines
 
 SOURCE = '''"""Module docstring."""
 import os

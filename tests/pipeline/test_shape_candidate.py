@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from m21_lsp.edits import apply_edits, minimal_edits
-from m21_lsp.shape import build_candidate, detect_indent_style, import_insertion_point
+from m21_lsp.pipeline.edits import apply_edits, minimal_edits
+from m21_lsp.pipeline.shape import build_candidate, detect_indent_style, import_insertion_point
 from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"

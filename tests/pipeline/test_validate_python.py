@@ -8,9 +8,9 @@ import libcst
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from m21_lsp import validate
 from m21_lsp.errors import InvalidPython
-from m21_lsp.shape import build_candidate
+from m21_lsp.pipeline import validate
+from m21_lsp.pipeline.shape import build_candidate
 from pipeline_strategies import documents
 
 SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"

@@ -22,9 +22,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from m21_lsp import edits, pipeline
 from m21_lsp.errors import StaleDocument
 from m21_lsp.lsp import server
+from m21_lsp.pipeline import edits
+from m21_lsp.pipeline import run as pipeline
 
 
 def _rss_kb() -> int:
@@ -39,9 +40,7 @@ def _never_refuse(
     changes = edits._user_changes(base, current)
     out = []
     for edit in sorted(moved, key=lambda e: e.start):
-        shift = sum(
-            len(c.new_text) - (c.end - c.start) for c in changes if c.end <= edit.start
-        )
+        shift = sum(len(c.new_text) - (c.end - c.start) for c in changes if c.end <= edit.start)
         out.append(edits.OffsetEdit(edit.start + shift, edit.end + shift, edit.new_text))
     return out
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import client_capabilities
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from m21_lsp import config
-from m21_lsp.client import ModelClient
 from m21_lsp.errors import M21Error
-from m21_lsp.extract import extract_code, find_blocks
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.pipeline.extract import extract_code, find_blocks
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 _PIECES = st.sampled_from(
     [

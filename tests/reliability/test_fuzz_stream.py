@@ -12,8 +12,8 @@ from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from m21_lsp.reasoning import ReasoningStripper, strip_reasoning
-from m21_lsp.sse import ChunkAccumulator, SSEDecoder
+from m21_lsp.model.reasoning import ReasoningStripper, strip_reasoning
+from m21_lsp.model.sse import ChunkAccumulator, SSEDecoder
 
 # Pieces that matter to the rules, mixed with arbitrary text so tags and fences collide.
 _PIECES = st.sampled_from(

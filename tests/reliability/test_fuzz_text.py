@@ -12,8 +12,8 @@ from itertools import pairwise
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from m21_lsp.edits import OffsetEdit, apply_edits, minimal_edits, rebase_edits
-from m21_lsp.positions import LineIndex
+from m21_lsp.pipeline.edits import OffsetEdit, apply_edits, minimal_edits, rebase_edits
+from m21_lsp.text.positions import LineIndex
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 _ATOMS = [

@@ -17,7 +17,7 @@ import pytest_asyncio
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
 from m21_lsp.cli import main
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 
 SOURCE = "".join(
     f"def f{n}(x):\n    y = x * {n}\n    z = y + {n}\n    return z\n\n\n" for n in range(40)

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pygls.exceptions import JsonRpcException
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 from lsp_driver import server_env, start_driver, stop_driver
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from soak_run import SoakConfig, run_soak
 
 pytestmark = pytest.mark.soak

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from m21_lsp.scripted_server import ScriptedModelServer
+from m21_lsp.testing.scripted_server import ScriptedModelServer
 from soak_run import SoakConfig, run_soak
 
 pytestmark = pytest.mark.soak

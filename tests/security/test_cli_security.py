@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from m21_lsp.cli import main
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from security_helpers import assert_no_leak
 
 REPO = Path(__file__).resolve().parents[2]

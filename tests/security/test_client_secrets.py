@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 from m21_lsp import config
-from m21_lsp.client import ModelClient
 from m21_lsp.errors import ConfigError, M21Error, ModelError
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.model.client import ModelClient
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from security_helpers import assert_no_leak, self_signed_cert
 
 MESSAGES = [{"role": "user", "content": "hello"}]

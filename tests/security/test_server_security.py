@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from lsp_driver import Driver, server_env, start_driver, stop_driver
 from lsprotocol import types
-from m21_lsp.scripted_server import ScriptedModelServer, Step
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pytest_lsp import client_capabilities
 from security_helpers import assert_no_leak
 

@@ -1,4 +1,4 @@
-"""The m21-lsp language server (pygls 2): thin handlers over :mod:`m21_lsp.pipeline`."""
+"""The m21-lsp language server (pygls 2): thin handlers over :mod:`m21_lsp.pipeline.run`."""
 
 from .server import create_server, run_stdio, run_tcp
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from .. import selection
-from ..positions import Encoding
+from ..text import selection
+from ..text.positions import Encoding
 from .documents import Snapshot
 
 REFACTOR_COMMAND = "m21.refactor"

@@ -6,7 +6,7 @@ Four deliberate departures from pygls's defaults live here, all in the protocol 
   RequestCancelled but does not stop the coroutine running the command (the command runs
   under a different internal id). Commands register a hook under the request's id, and the
   hook cancels the task that holds the HTTP stream.
-* incremental ``didChange`` is applied with :class:`m21_lsp.positions.LineIndex`, whose
+* incremental ``didChange`` is applied with :class:`m21_lsp.text.positions.LineIndex`, whose
   line breaks are exactly LSP's (``\\n``, ``\\r\\n``, ``\\r``). pygls splits lines with
   ``str.splitlines``, which also breaks at form feeds and U+2028, so a change after such a
   character would land in the wrong place and every later edit would be computed on a
@@ -34,7 +34,7 @@ from pygls.protocol.language_server import lsp_method
 from .. import __version__
 from ..config import Settings
 from ..errors import scrub
-from ..positions import LineIndex
+from ..text.positions import LineIndex
 from .client_pool import ClientPool
 from .documents import Documents
 from .hover_cache import HoverCache

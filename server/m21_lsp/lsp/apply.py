@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..config import Settings
-from ..edits import OffsetEdit
 from ..errors import StaleDocument, scrub
-from ..pipeline_types import RefactorRequest, RefactorResult
+from ..pipeline.edits import OffsetEdit
+from ..pipeline.types import RefactorRequest, RefactorResult
 from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed

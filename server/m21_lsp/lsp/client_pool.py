@@ -25,7 +25,7 @@ class _Entry:
 
 
 def _default_factory(settings: Settings) -> Any:
-    from ..client import ModelClient
+    from ..model.client import ModelClient
 
     return ModelClient(settings)
 

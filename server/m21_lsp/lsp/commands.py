@@ -31,8 +31,8 @@ from lsprotocol import types
 from ..config import Settings
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
-from ..model_types import Usage
-from ..pipeline_types import RefactorRequest
+from ..model.types import Usage
+from ..pipeline.types import RefactorRequest
 from . import lazy
 from .actions import target_range
 from .apply import apply_refactor

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.workspace import Workspace
 
-from ..positions import Encoding, LineIndex, normalize_encoding
+from ..text.positions import Encoding, LineIndex, normalize_encoding
 
 
 @dataclass(frozen=True)

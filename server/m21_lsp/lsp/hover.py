@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .. import selection
 from ..errors import M21Error
 from ..limits import refused_path_reason
-from ..pipeline_types import RefactorRequest
+from ..pipeline.types import RefactorRequest
+from ..text import selection
 from . import lazy
 from .documents import Documents, Snapshot
 from .progress import WorkProgress

@@ -10,7 +10,7 @@ one that needs fewer changed characters to become the reported text is where it 
 
 from __future__ import annotations
 
-from ..edits import OffsetEdit, apply_edits, minimal_edits
+from ..pipeline.edits import OffsetEdit, apply_edits, minimal_edits
 
 
 def _distance(a: str, b: str) -> int:

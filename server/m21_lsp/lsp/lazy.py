@@ -12,11 +12,11 @@ import importlib
 import threading
 from types import ModuleType
 
-_MODULES = ("m21_lsp.pipeline", "m21_lsp.client")
+_MODULES = ("m21_lsp.pipeline.run", "m21_lsp.model.client")
 
 
 def pipeline() -> ModuleType:
-    return importlib.import_module("m21_lsp.pipeline")
+    return importlib.import_module("m21_lsp.pipeline.run")
 
 
 def warm_up() -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..errors import scrub
-from ..model_types import Progress
+from ..model.types import Progress
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer

@@ -28,9 +28,9 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
-from . import pyscan
-from .errors import InvalidPython
-from .positions import LineIndex
+from ..errors import InvalidPython
+from ..text import pyscan
+from ..text.positions import LineIndex
 
 _LOCATION = re.compile(r"^(?:parser error: )?error at (\d+):(\d+): ")
 _BUILTINS = frozenset(dir(builtins)) | {

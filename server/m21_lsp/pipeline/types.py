@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..model.types import Usage
 from .edits import OffsetEdit
-from .model_types import Usage
 
 
 @dataclass(frozen=True)

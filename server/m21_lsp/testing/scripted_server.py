@@ -46,7 +46,7 @@ def fixtures_dir() -> Path:
     env = os.environ.get("M21_FIXTURES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "fixtures"
+    return Path(__file__).resolve().parents[3] / "fixtures"
 
 
 def load_reply(name: str) -> str:
@@ -61,7 +61,7 @@ def load_reply(name: str) -> str:
     file_name = name if name.endswith(".md") else name + ".md"
     candidates = [
         fixtures_dir() / "replies" / file_name,
-        Path(__file__).resolve().parent / "demo_data" / file_name,
+        Path(__file__).resolve().parents[1] / "demo_data" / file_name,
     ]
     for candidate in candidates:
         if candidate.is_file():
@@ -789,7 +789,7 @@ def _json_completion(step: Step, content: str) -> dict[str, Any]:
 # --------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     """Serve one reply forever: for manual runs and editor tests in other processes."""
-    parser = argparse.ArgumentParser(prog="python -m m21_lsp.scripted_server")
+    parser = argparse.ArgumentParser(prog="python -m m21_lsp.testing.scripted_server")
     parser.add_argument("--reply", required=True, help="reply name in fixtures/replies or a path")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--chunk-delay", type=float, default=0.0)

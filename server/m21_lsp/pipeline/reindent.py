@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from . import pyscan
+from ..text import pyscan
 
 _STMT = (pyscan.STATEMENT, pyscan.COMMENT)
 

@@ -17,10 +17,9 @@ import re
 import time
 from typing import Protocol
 
-from . import edits as edits_mod
-from . import extract, limits, outline, prompt, shape, validate
-from .config import Settings
-from .errors import (
+from .. import limits
+from ..config import Settings
+from ..errors import (
     InvalidPython,
     M21Error,
     ReplyError,
@@ -29,9 +28,11 @@ from .errors import (
     UsageError,
     sentence,
 )
-from .limits import refused_path_reason
-from .model_types import Completion, Progress, ProgressCallback, Usage
-from .pipeline_types import ExplainResult, RefactorRequest, RefactorResult
+from ..limits import refused_path_reason
+from ..model.types import Completion, Progress, ProgressCallback, Usage
+from . import edits as edits_mod
+from . import extract, outline, prompt, shape, validate
+from .types import ExplainResult, RefactorRequest, RefactorResult
 
 __all__ = [
     "ExplainResult",

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from ..errors import NoCodeInReply, ReplyError
 from . import unwrap
-from .errors import NoCodeInReply, ReplyError
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\r\n]*?)[ \t]*$")
 _PY_INFOS = frozenset({"", "python", "py", "python3", "py3", "pyi"})

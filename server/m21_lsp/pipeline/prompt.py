@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from . import pyscan
+from ..text import pyscan
 
 Message = dict[str, str]
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import prompt, pyscan, reindent
+from ..text import pyscan
+from . import prompt, reindent
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _TRIPLE = re.compile(

@@ -22,8 +22,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from . import pyscan
-from .errors import ReplyError
+from ..errors import ReplyError
+from ..text import pyscan
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 

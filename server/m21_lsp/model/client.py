@@ -33,9 +33,9 @@ from typing import Any
 
 import httpx
 
-from . import __version__
-from .config import Settings, check_endpoint
-from .errors import (
+from .. import __version__
+from ..config import Settings, check_endpoint
+from ..errors import (
     AuthError,
     BadRequestError,
     ConfigError,
@@ -51,9 +51,9 @@ from .errors import (
     scrub,
     sentence,
 )
-from .model_types import Completion, Phase, Progress, ProgressCallback, Usage
 from .reasoning import ReasoningStripper, strip_reasoning
 from .sse import DONE, ChunkAccumulator, SSEDecoder
+from .types import Completion, Phase, Progress, ProgressCallback, Usage
 
 __all__ = ["ModelClient", "parse_retry_after", "server_message"]
 
