@@ -14,13 +14,15 @@ pipeline can treat a model call as "messages in, :class:`Completion` or a typed
   does not fit, the call fails at once with that number instead of sleeping into a
   timeout. A cut-off stream's text is never used.
 * Cancelling the calling task closes the HTTP stream at once (the response context exits).
+
+What an answer *means* (a status, a ``base_resp`` code, an error mid-stream, a finish reason)
+is decided in :mod:`.replies`; this module only moves bytes, waits and retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import functools
 import json
 import logging
@@ -36,22 +38,29 @@ import httpx
 from .. import __version__
 from ..config import Settings, check_endpoint
 from ..errors import (
-    AuthError,
     BadRequestError,
     ConfigError,
-    CreditsError,
     ModelError,
     ModelTimeout,
     RateLimitError,
     ReplyError,
     ServerError,
-    TruncatedReply,
     clause,
     register_secret,
     scrub,
-    sentence,
 )
-from .reasoning import ReasoningStripper, strip_reasoning
+from .reasoning import ReasoningStripper
+from .replies import (
+    MESSAGE_LIMIT,
+    completion_of,
+    describe,
+    parse_retry_after,
+    seconds,
+    server_message,
+    status_error,
+    timeout_error,
+    too_large,
+)
 from .sse import DONE, ChunkAccumulator, SSEDecoder
 from .types import Completion, Phase, Progress, ProgressCallback, Usage
 
@@ -62,13 +71,6 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 _ERROR_BODY_LIMIT = 64 * 1024
-_MESSAGE_LIMIT = 300
-# MiniMax's own error codes, sent with HTTP 200 in ``base_resp``.
-_MINIMAX_AUTH = {1004}
-_MINIMAX_CREDITS = {1008}
-_MINIMAX_RATE = {1002, 1039}
-_MINIMAX_TRANSIENT = {1000, 1001, 1013}
-_MINIMAX_BAD_REQUEST = {2013}
 _RETRY_REASONS = {
     "rate_limit": "rate limited",
     "server": "the endpoint failed",
@@ -227,7 +229,7 @@ class ModelClient:
                 report(
                     "retrying",
                     attempt=attempt + 1,
-                    message=f"{why}: retrying in {_seconds(delay)} s "
+                    message=f"{why}: retrying in {seconds(delay)} s "
                     f"(attempt {attempt + 1} of {attempts})",
                 )
                 await self._sleep(delay)
@@ -256,12 +258,12 @@ class ModelClient:
             room = f"longer than the timeout setting allows ({timeout:g} s)"
         else:
             room = (
-                f"longer than the {_seconds(max(remaining, 0.0))} s left within the timeout "
+                f"longer than the {seconds(max(remaining, 0.0))} s left within the timeout "
                 f"setting ({timeout:g} s)"
             )
         what = clause(getattr(exc, "what", "") or exc.message)
         message = (
-            f"{what} and asked to wait {_seconds(wanted)} s before retrying, {room}, so it "
+            f"{what} and asked to wait {seconds(wanted)} s before retrying, {room}, so it "
             "was not retried. Try again later, or raise timeout (M21_TIMEOUT)."
         )
         if isinstance(exc, (RateLimitError, ServerError)):
@@ -298,25 +300,25 @@ class ModelClient:
             async with http.stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code != 200:
                     body = await _read_limited(response.aiter_bytes(), _ERROR_BODY_LIMIT)
-                    raise _status_error(response.status_code, body, response.headers, s)
+                    raise status_error(response.status_code, body, response.headers, s)
                 acc = await self._read_reply(response, report)
         except httpx.TimeoutException as exc:
-            failure = _timeout_error(exc, s)
+            failure = timeout_error(exc, s)
         except httpx.TransportError as exc:
             failure = ServerError(
-                f"The connection to the model endpoint failed ({_describe(exc)}).",
+                f"The connection to the model endpoint failed ({describe(exc)}).",
                 detail=scrub(str(exc)),
             )
         except httpx.HTTPError as exc:
             failure = ModelError(
-                f"The request to the model endpoint failed ({_describe(exc)}).",
+                f"The request to the model endpoint failed ({describe(exc)}).",
                 detail=scrub(str(exc)),
             )
         if failure is not None:
             # Raised outside the handler so that not even ``__context__`` keeps the httpx
             # exception, whose request still holds the Authorization header.
             raise failure
-        return _completion(acc, s)
+        return completion_of(acc, s)
 
     async def _read_reply(self, response: httpx.Response, report: _Reporter) -> ChunkAccumulator:
         """Read an SSE stream or a JSON document, whichever the server chose to send."""
@@ -345,18 +347,18 @@ class ModelClient:
         limit = self.settings.max_reply_chars * 4 + _ERROR_BODY_LIMIT
         body = head + await _read_limited(chunks, limit - len(head) + 1)
         if len(body) > limit:
-            raise _too_large(self.settings)
+            raise too_large(self.settings)
         try:
             obj = json.loads(body)
         except ValueError:
             raise ServerError(
                 "The model endpoint sent a reply that is not valid JSON.",
-                detail=scrub(body[:_MESSAGE_LIMIT].decode("utf-8", "replace")),
+                detail=scrub(body[:MESSAGE_LIMIT].decode("utf-8", "replace")),
             ) from None
         acc = ChunkAccumulator()
         acc.feed(obj)
         if len(acc.content) + len(acc.reasoning) > self.settings.max_reply_chars:
-            raise _too_large(self.settings)
+            raise too_large(self.settings)
         if acc.finish_reason is None and acc.content:
             # A whole JSON document cannot have been cut off; some servers omit the reason.
             acc.finish_reason = "stop"
@@ -377,7 +379,7 @@ class ModelClient:
         async for chunk in chunks:
             received += len(chunk)
             if received > byte_limit:
-                raise _too_large(self.settings)
+                raise too_large(self.settings)
             for data in decoder.feed(chunk):
                 state.event(data, acc)
         for data in decoder.finish():
@@ -412,7 +414,7 @@ class _StreamState:
         except ValueError:
             raise ServerError(
                 "The model's stream contained invalid data (a broken JSON event).",
-                detail=scrub(data[:_MESSAGE_LIMIT]),
+                detail=scrub(data[:MESSAGE_LIMIT]),
             ) from None
         delta = acc.feed(obj)
         if not (delta.content or delta.reasoning):
@@ -500,256 +502,3 @@ async def _read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
 def _amend(exc: ModelError, suffix: str) -> None:
     exc.message = scrub(exc.message + suffix)
     exc.args = (exc.message,)
-
-
-def _seconds(value: float) -> str:
-    """Seconds for a message: whole above 1 s ("70"), one figure below ("0.5")."""
-    return f"{value:.0f}" if value >= 1 or value == 0 else f"{value:.1g}"
-
-
-def _describe(exc: BaseException) -> str:
-    text = clause(scrub(str(exc)))
-    name = type(exc).__name__
-    return f"{name}: {text[:_MESSAGE_LIMIT]}" if text else name
-
-
-def _too_large(settings: Settings) -> ReplyError:
-    return ReplyError(
-        f"The reply is larger than {settings.max_reply_chars} characters. Raise maxReplyChars "
-        "(M21_MAX_REPLY_CHARS) if such replies are expected."
-    )
-
-
-def _timeout_error(exc: httpx.TimeoutException, s: Settings) -> ModelTimeout:
-    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-        text = (
-            f"Could not connect to {s.base_url} within {s.connect_timeout:g} s "
-            "(connectTimeout). Check the network and baseUrl."
-        )
-    else:
-        text = (
-            f"The model sent nothing for {s.chunk_timeout:g} s (chunkTimeout) and the stream "
-            "was abandoned."
-        )
-    return ModelTimeout(text, detail=_describe(exc))
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        current = time.time() if now is None else now
-        seconds = when.timestamp() - current
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def server_message(body: bytes | str) -> str:
-    """The human message in an error body, whatever shape the endpoint uses.
-
-    Understands ``{message, statusCode}``, problem+json ``{title, status, detail,
-    error{…}}``, OpenAI's ``{error: {message}}``, MiniMax's ``base_resp`` and plain text.
-    """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        obj = None
-    message = _message_of(obj) if obj is not None else text.strip()
-    message = " ".join(message.split())
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[: _MESSAGE_LIMIT - 1] + "…"
-    return scrub(message)
-
-
-def _message_of(obj: Any) -> str:
-    if isinstance(obj, str):
-        return obj
-    if isinstance(obj, list):
-        return "; ".join(filter(None, (_message_of(item) for item in obj)))
-    if not isinstance(obj, dict):
-        return ""
-    parts: list[str] = []
-    for key in ("message", "detail", "error_description", "msg"):
-        if obj.get(key):
-            parts.append(_message_of(obj[key]))
-            break
-    error = obj.get("error")
-    if isinstance(error, (dict, list)):
-        inner = _message_of(error)
-        if inner and inner not in parts:
-            parts.append(inner)
-    elif isinstance(error, str) and error and not parts:
-        parts.append(error)
-    base = obj.get("base_resp")
-    if isinstance(base, dict) and base.get("status_msg"):
-        parts.append(str(base["status_msg"]))
-    if not parts and obj.get("title"):
-        parts.append(str(obj["title"]))
-    return ": ".join(p for p in parts if p)
-
-
-def _status_error(
-    status: int, body: bytes, headers: httpx.Headers | dict[str, str], s: Settings
-) -> ModelError:
-    message = clause(server_message(body)) or f"HTTP {status}"
-    shown = f"HTTP {status}: {message}"
-    retry_after = parse_retry_after(headers.get("retry-after"))
-    if status == 401:
-        return AuthError(
-            f"The model endpoint rejected the API key ({shown}). Check M21_API_KEY "
-            "(or AIMLAPI_KEY), or your editor's key setting (VS Code: 'm2-1: Set API Key')."
-        )
-    if status == 402 or status == 403:
-        return CreditsError(
-            f"The model endpoint refused the request ({shown}). The account is probably out "
-            "of credits, or the key may not use this model: check your balance and the key "
-            "(M21_API_KEY / AIMLAPI_KEY)."
-        )
-    if status == 404:
-        return BadRequestError(
-            f"The model endpoint answered 404 ({message}). Check baseUrl ({s.base_url}) and "
-            f"model ({s.model})."
-        )
-    if status in (400, 413, 422):
-        return BadRequestError(f"The model endpoint rejected the request ({shown}).")
-    wait = f" It asked to wait {_seconds(retry_after)} s." if retry_after else ""
-    if status == 429:
-        what = f"The model endpoint is rate limiting requests ({shown})"
-        return RateLimitError(f"{what}.{wait} Try again later.", retry_after=retry_after, what=what)
-    if status >= 500 or status == 408:
-        what = f"The model endpoint had a server error ({shown})"
-        return ServerError(f"{what}.{wait} Try again later.", retry_after=retry_after, what=what)
-    if 300 <= status < 400:
-        location = headers.get("location", "")
-        return ModelError(
-            f"The model endpoint redirected the request (HTTP {status} to {location or '?'}); "
-            "the key is never sent to a redirect target. Set baseUrl to the final URL."
-        )
-    return ModelError(f"The model endpoint answered with an unexpected status ({shown}).")
-
-
-def _base_resp_error(base: dict[str, Any]) -> ModelError | None:
-    code = base.get("status_code")
-    if code in (None, 0, "0"):
-        return None
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
-        return ModelError(f"The model endpoint reported an error: {base!r:.200}")
-    msg = clause(scrub(str(base.get("status_msg") or ""))) or "no message"
-    shown = f"MiniMax error {code}: {msg}"
-    if code in _MINIMAX_AUTH:
-        return AuthError(
-            f"The model endpoint rejected the API key ({shown}). Check M21_API_KEY "
-            "(or AIMLAPI_KEY), or your editor's key setting (VS Code: 'm2-1: Set API Key')."
-        )
-    if code in _MINIMAX_CREDITS:
-        return CreditsError(
-            f"The account is out of credits ({shown}). Top up the balance, then try again."
-        )
-    if code in _MINIMAX_RATE:
-        return RateLimitError(f"The model endpoint is rate limiting requests ({shown}).")
-    if code in _MINIMAX_TRANSIENT:
-        return ServerError(f"The model endpoint had a temporary failure ({shown}).")
-    if code in _MINIMAX_BAD_REQUEST:
-        return BadRequestError(f"The model endpoint rejected the request ({shown}).")
-    return ModelError(f"The model endpoint reported an error ({shown}).")
-
-
-def _stream_error(error: Any) -> ModelError:
-    """An ``{"error": …}`` object sent inside a 200 reply or stream."""
-    message = server_message(json.dumps({"error": error})) or "unknown error"
-    code = error.get("code") if isinstance(error, dict) else None
-    status = error.get("status") if isinstance(error, dict) else None
-    for candidate in (code, status):
-        if isinstance(candidate, int) and 400 <= candidate < 600:
-            return _status_error(
-                candidate, json.dumps({"message": message}).encode(), {}, _NO_SETTINGS
-            )
-    return ServerError(f"The model endpoint reported an error mid-reply: {sentence(message)}")
-
-
-_NO_SETTINGS = Settings()
-
-
-def _usage(acc: ChunkAccumulator) -> Usage:
-    raw = acc.usage or {}
-    details = raw.get("completion_tokens_details")
-    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-
-    def known(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    def count(value: Any) -> int:
-        return value if known(value) else 0
-
-    return Usage(
-        prompt_tokens=count(raw.get("prompt_tokens")),
-        completion_tokens=count(raw.get("completion_tokens")),
-        reasoning_tokens=count(reasoning),
-        credits_used=acc.credits_used,
-        reported=known(raw.get("prompt_tokens")) or known(raw.get("completion_tokens")),
-    )
-
-
-def _still_thinking(s: Settings) -> TruncatedReply:
-    """The reply stopped inside the reasoning block: there is no answer to look for code in,
-    and the usual cause is a token budget that the thinking used up."""
-    return TruncatedReply(
-        "The reply ended while the model was still thinking: raise maxTokens "
-        f"(M21_MAX_TOKENS, now {s.max_tokens}), which the thinking counts against, or select "
-        "less code."
-    )
-
-
-def _completion(acc: ChunkAccumulator, s: Settings) -> Completion:
-    """Turn a finished reply into a Completion, or the error it really is."""
-    if acc.base_resp is not None:
-        error = _base_resp_error(acc.base_resp)
-        if error is not None:
-            raise error
-    if acc.error:
-        raise _stream_error(acc.error)
-    if len(acc.content) + len(acc.reasoning) > s.max_reply_chars:
-        raise _too_large(s)
-    reason = acc.finish_reason
-    if reason is None:
-        what = "an empty reply" if not acc.content else "a reply that stopped mid-way"
-        raise ServerError(f"The model endpoint sent {what} (no finish reason); it was discarded.")
-    raw = acc.content
-    split = strip_reasoning(raw)
-    if reason == "length":
-        if not split.closed:
-            raise _still_thinking(s)
-        raise TruncatedReply(
-            f"The reply was cut off at maxTokens ({s.max_tokens}); the model's thinking "
-            "counts against it. Raise maxTokens (M21_MAX_TOKENS) or select less code."
-        )
-    if reason in ("content_filter", "sensitive"):
-        raise ModelError(f"The provider filtered the reply (finish reason {reason!r}).")
-    if not split.closed or (acc.reasoning.strip() and not raw.strip()):
-        # Some gateways say "stop" for a reply cut off by max_tokens.
-        raise _still_thinking(s)
-    if not split.text.strip() and split.closed and not raw.strip():
-        raise ReplyError("The model returned an empty reply. Try again.")
-    reasoning = "\n\n".join(p for p in (acc.reasoning.strip(), split.reasoning) if p)
-    return Completion(
-        raw=raw,
-        text=split.text,
-        reasoning=reasoning,
-        finish_reason=reason,
-        usage=_usage(acc),
-        model=acc.model,
-    )
