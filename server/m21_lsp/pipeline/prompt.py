@@ -291,7 +291,6 @@ def _user_message(
     text: str,
     start: int,
     end: int,
-    *,
     context_lines: int,
     language_id: str,
     path: str | None,
@@ -361,15 +360,7 @@ def refactor_messages(
     else:
         wanted = instruction.strip() if instruction and instruction.strip() else DEFAULT_INSTRUCTION
         task = f"Instruction: {wanted}\n\nReply with the new selection in one code block."
-    user = _user_message(
-        text,
-        start,
-        end,
-        context_lines=context_lines,
-        language_id=language_id,
-        path=path,
-        task=task,
-    )
+    user = _user_message(text, start, end, context_lines, language_id, path, task)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -384,15 +375,8 @@ def explain_messages(
 ) -> list[Message]:
     """Chat messages asking for a short Markdown explanation of ``text[start:end]``."""
     system = _SYSTEM_EXPLAIN.format(language=_language_name(language_id))
-    user = _user_message(
-        text,
-        start,
-        end,
-        context_lines=context_lines,
-        language_id=language_id,
-        path=path,
-        task="Explain the selected code.",
-    )
+    task = "Explain the selected code."
+    user = _user_message(text, start, end, context_lines, language_id, path, task)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
