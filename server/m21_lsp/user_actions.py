@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 DEFAULT_KIND = "refactor.rewrite"
@@ -265,3 +266,75 @@ def parse_actions(value: Any, setting: str = "actions") -> tuple[tuple[Action, .
 
 def find(actions: Sequence[Action], name: str) -> Action | None:
     return next((a for a in actions if a.name == name), None)
+
+
+# ---------------------------------------------------------------------------- targets
+def resolve_target(pattern: str, doc: Path, root: Path | None) -> tuple[Path, str]:
+    """The target file of ``pattern`` for the document ``doc``, and the path as shown.
+
+    Relative to ``root`` (the workspace folder, or the CLI's working directory) when ``doc``
+    is inside it, else to ``doc``'s directory. A result outside that folder (a symlinked
+    directory could point out) raises ValueError.
+    """
+    doc = doc.resolve()
+    base = root.resolve() if root is not None else doc.parent
+    if not doc.is_relative_to(base):
+        base = doc.parent
+    rel_dir = doc.parent.relative_to(base).as_posix() or "."
+    values = {"stem": doc.stem, "name": doc.name, "ext": doc.suffix.lstrip("."), "dir": rel_dir}
+    relative = pattern
+    for key, value in values.items():
+        relative = relative.replace("{" + key + "}", value)
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise ValueError(f"The action's target {relative!r} is outside {base}; nothing was done.")
+    return path, path.relative_to(base).as_posix()
+
+
+def _separator(existing: str) -> str:
+    """Two blank lines between what a file has and what is added (PEP 8's top level)."""
+    if not existing:
+        return ""
+    return ("" if existing.endswith("\n") else "\n") + "\n\n"
+
+
+def target_request(
+    action: Action,
+    code: str,
+    *,
+    source: Path,
+    path: Path,
+    shown: str,
+    existing: str,
+    language_id: str,
+) -> Any:
+    """The :class:`~m21_lsp.pipeline.types.RefactorRequest` for a target action.
+
+    The document is the target file with the selected ``code`` (dedented) at its end as the
+    selection, so the pipeline's checks (the Python parse, the structural guard) run on the
+    file that will change; the checked document is the new content of the target file.
+    """
+    from .pipeline.types import RefactorRequest
+
+    code = textwrap.dedent(code)
+    prefix = existing + _separator(existing)
+    instruction = (
+        f"{action.instruction}\n\nThe selected code is from {source.name}. Your reply is added "
+        f"at the end of {shown} in place of the selected code, which stays where it is: reply "
+        f"with only the new code for {shown}."
+    )
+    return RefactorRequest(
+        text=prefix + code,
+        start=len(prefix),
+        end=len(prefix) + len(code),
+        instruction=instruction,
+        language_id=language_id if path.suffix == source.suffix else "",
+        path=str(path),
+    )
+
+
+def target_text(existing: str, request: Any, new_text: str) -> str | None:
+    """The target file after a finished run, or None when the model added nothing."""
+    if new_text == request.text or not new_text[request.start :].strip():
+        return None
+    return new_text if new_text.endswith("\n") else new_text + "\n"

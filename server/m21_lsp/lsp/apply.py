@@ -23,7 +23,6 @@ This module knows nothing about progress wiring or cancellation; it answers thro
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from ..limits import refused_path_reason
 from ..pipeline.edits import OffsetEdit, minimal_edits
 from ..pipeline.types import RefactorRequest, RefactorResult
 from ..text.positions import LineIndex
-from ..user_actions import Action
+from ..user_actions import Action, resolve_target, target_request, target_text
 from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed
@@ -227,45 +226,16 @@ def workspace_edit(
 
 
 # ---------------------------------------------------------------------------- targets
-def target_path(ls: M21Server, doc_path: str, pattern: str) -> tuple[Path, str]:
-    """The target file for a document: ``pattern``'s placeholders filled, relative to the
-    document's workspace folder (or its directory), and the path as the user reads it.
-
-    A pattern that would leave that folder (``{dir}`` can hold no ``..``, and the pattern was
-    checked for it, but a symlinked folder could still point out) is refused.
-    """
-    doc = Path(doc_path).resolve()
-    root = _workspace_root(ls, doc) or doc.parent
-    try:
-        rel_dir = doc.parent.relative_to(root).as_posix() or "."
-    except ValueError:
-        rel_dir = "."
-    values = {"stem": doc.stem, "name": doc.name, "ext": doc.suffix.lstrip("."), "dir": rel_dir}
-    relative = pattern
-    for key, value in values.items():
-        relative = relative.replace("{" + key + "}", value)
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise UsageError(f"The action's target {relative!r} is outside {root}; nothing was done.")
-    return path, path.relative_to(root).as_posix()
-
-
 def _workspace_root(ls: M21Server, doc: Path) -> Path | None:
+    """The innermost workspace folder holding ``doc`` (targets are relative to it)."""
     roots: list[Path] = []
     for folder in (ls.workspace.folders or {}).values():
         if folder.uri.startswith("file:"):
             roots.append(Path(uris.to_fs_path(folder.uri) or "").resolve())
     if ls.workspace.root_path:
         roots.append(Path(ls.workspace.root_path).resolve())
-    inside = [r for r in roots if doc.is_relative_to(r)]
+    inside = [r for r in roots if doc.resolve().is_relative_to(r)]
     return max(inside, key=lambda r: len(r.parts)) if inside else None
-
-
-def _separator(existing: str) -> str:
-    """Two blank lines between what a file has and what is appended (PEP 8's top level)."""
-    if not existing:
-        return ""
-    return ("" if existing.endswith("\n") else "\n") + "\n\n"
 
 
 def _client_creates_files(ls: M21Server) -> bool:
@@ -291,7 +261,11 @@ async def write_target(
     snap: Snapshot = target.snap
     if not snap.path:
         raise UsageError("This document has no file path, so there is nowhere to write to.")
-    path, shown = target_path(ls, snap.path, action.target.file)
+    source = Path(snap.path)
+    try:
+        path, shown = resolve_target(action.target.file, source, _workspace_root(ls, source))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     reason = refused_path_reason(settings, str(path))
     if reason:
         raise SecretFileRefused(reason)
@@ -303,34 +277,25 @@ async def write_target(
     else:
         existing = path.read_text(encoding="utf-8") if path.exists() else ""
         version = None
-    code = textwrap.dedent(snap.text[target.start : target.end])
-    prefix = existing + _separator(existing)
-    source = Path(snap.path).name
-    instruction = (
-        f"{action.instruction}\n\nThe selected code is from {source}. Your reply is added at the "
-        f"end of {shown} in place of the selected code, which stays where it is: reply with "
-        f"only the new code for {shown}."
-    )
-    req = RefactorRequest(
-        text=prefix + code,
-        start=len(prefix),
-        end=len(prefix) + len(code),
-        instruction=instruction,
-        language_id=snap.language_id if path.suffix == Path(snap.path).suffix else "",
-        path=str(path),
+    req = target_request(
+        action,
+        snap.text[target.start : target.end],
+        source=source,
+        path=path,
+        shown=shown,
+        existing=existing,
+        language_id=snap.language_id,
     )
     async with ls.clients.use(settings) as client:
         result = await run.model(
             lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
         )
     run.usage = result.usage
-    new_text = result.new_text
-    if not result.changed or not new_text[len(prefix) :].strip():
+    new_text = target_text(existing, req, result.new_text)
+    if new_text is None:
         message = f"{settings.model_label} wrote nothing new for {shown}; nothing was created."
         run.progress.end(message)
         return run.summary(kind="unchanged", message=message)
-    if not new_text.endswith("\n"):
-        new_text += "\n"
     # Mostly an append; the pipeline may also have moved an import up to the file's imports.
     changes = minimal_edits(existing, new_text)
     size = len(new_text.encode("utf-8"))
