@@ -333,8 +333,30 @@ def target_request(
     )
 
 
+_IMPORT_LINE = re.compile(r"^(import|from)\s")
+
+
 def target_text(existing: str, request: Any, new_text: str) -> str | None:
     """The target file after a finished run, or None when the model added nothing."""
     if new_text == request.text or not new_text[request.start :].strip():
         return None
-    return new_text if new_text.endswith("\n") else new_text + "\n"
+    if not new_text.endswith("\n"):
+        new_text += "\n"
+    if not existing and str(request.path).endswith((".py", ".pyi")):
+        new_text = _blank_lines_after_imports(new_text)
+    return new_text
+
+
+def _blank_lines_after_imports(text: str) -> str:
+    """Two blank lines between a new file's leading imports and its first definition.
+
+    Why here: the pipeline moves the reply's imports to the top of the document, and in a
+    document that had none (a file being created) nothing separates them from the code.
+    """
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and _IMPORT_LINE.match(lines[i]):
+        i += 1
+    if 0 < i < len(lines) and lines[i].strip() and not lines[i][0].isspace():
+        lines[i:i] = ["\n", "\n"]
+    return "".join(lines)
