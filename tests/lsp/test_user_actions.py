@@ -291,3 +291,19 @@ async def test_a_target_action_says_what_it_would_create_for_a_client_without_th
     assert result["bytes"] == len(result["text"].encode("utf-8"))
     assert "def test_total_price_of_nothing_is_zero" in result["text"]
     assert f"would create tests/test_shop.py ({result['bytes']} bytes)" in result["message"]
+
+
+async def test_a_file_scope_action_covers_the_whole_file_from_an_empty_range(start_lsp, sample):
+    whole = {"title": "Module doc", "instruction": "Add a module docstring.", "scope": "file"}
+    client = await start_lsp(init={"actions": [whole, HINTS]})
+    client.open(URI, sample)
+    blank = find(sample, "\n\n\ndef format_tag") + 1  # a blank line between functions
+    actions = await client.actions(URI, blank)
+    by_title = {a.title: a for a in actions}
+    assert "Add type hints with m2-1" not in by_title  # nothing encloses a blank line
+    (arg,) = by_title["Module doc with m2-1"].command.arguments
+    lines = sample.count("\n")
+    assert arg["range"] == {
+        "start": {"line": 0, "character": 0},
+        "end": {"line": lines, "character": 0},
+    }

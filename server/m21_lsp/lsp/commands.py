@@ -330,7 +330,9 @@ async def run_action(ls: M21Server, args: Sequence[Any]) -> CommandResult:
         if action is None:
             action = action_named(args, settings)  # raises again, inside Run: one message
         target = dataclasses.replace(
-            parse_target(ls, args, settings, scope=action.scope), instruction=action.instruction
+            parse_target(ls, args, settings, scope=action.scope),
+            instruction=action.instruction,
+            diagnostics=(),
         )
         if not action.applies_to(target.snap.language_id):
             raise UsageError(
