@@ -246,12 +246,35 @@ def _star_import(text: str) -> bool:
     return False
 
 
-def _unresolved_in(region: str, lo: int, hi: int) -> set[str]:
-    """Names read inside ``region[lo:hi]`` that no scope of the region defines."""
+def _unresolved_near(text: str, a: int, b: int, start: int, end: int) -> set[str]:
+    """Names read inside ``text[start:end]`` that no scope of the region ``text[a:b]``
+    defines, analysing the fewest top-level statements that settle it.
+
+    Scope analysis costs about as much per statement as parsing does several times over,
+    and the validated region also holds the statement above the span (where a deleted
+    body leaves its header). So the statements the span touches are analysed alone
+    first. That answer is the region's unless a name it reports unresolved appears in the
+    region's other statements: only those could bind it there (module scope), and adding
+    statements never unbinds a name. Then, or when those statements do not parse on their
+    own, the whole region is analysed, as before.
+    """
+    ia, ib = pyscan.top_level_region(text, start, max(end - 1, start), proven=True)
+    if a <= ia and ib <= b and (ia, ib) != (a, b) and ia <= start and end <= ib:
+        inner = _unresolved_in(text[ia:ib], start - ia, end - ia)
+        if inner is not None:
+            outer = text[a:ia] + "\n" + text[ib:b]
+            if not any(re.search(rf"\b{re.escape(name)}\b", outer) for name in inner):
+                return inner
+    return _unresolved_in(text[a:b], start - a, end - a) or set()
+
+
+def _unresolved_in(region: str, lo: int, hi: int) -> set[str] | None:
+    """Names read inside ``region[lo:hi]`` that no scope of the region defines; None
+    when the region does not parse on its own."""
     try:
         module = cst.parse_module(region)
     except (cst.ParserSyntaxError, RecursionError):
-        return set()
+        return None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     scopes = wrapper.resolve(ScopeProvider)
     positions = wrapper.resolve(PositionProvider)
@@ -316,7 +339,7 @@ def name_warnings(old_selection: str, replacement: str, new_document: str) -> li
 
     if start >= 0 and not _star_import(new_document):
         a, b = region_bounds(new_document, start, end)
-        unresolved = _unresolved_in(new_document[a:b], start - a, end - a)
+        unresolved = _unresolved_near(new_document, a, b, start, end)
         outside = new_document[:a] + "\n" + new_document[b:]
         for name in sorted(unresolved):
             if not _defined_in_document(name, outside):
