@@ -334,11 +334,14 @@ def extract_code(
     if document is not None:
         if start is None or document[start : start + len(selection)] != selection:
             start = document.find(selection) if selection else -1
-        unwrapped = (
-            unwrap.unwrap(code, document, start, start + len(selection))
-            if python and start >= 0
-            else None
-        )
+        unwrapped = None
+        if start >= 0:
+            end = start + len(selection)
+            unwrapped = (
+                unwrap.unwrap(code, document, start, end)
+                if python
+                else unwrap.unwrap_braces(code, document, start, end)
+            )
         code = (
             unwrapped if unwrapped is not None else _context_cut(code, selection, document, start)
         )

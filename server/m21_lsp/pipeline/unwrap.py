@@ -330,3 +330,117 @@ def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
     if _is_placeholder(stmt):
         return True
     return dump in level.siblings_dumps
+
+
+# ----------------------------------------------------------------- brace languages
+
+_CLOSER = re.compile(r"^\}[\s}\]);,]*$")
+
+
+def _brace_balance(lines: list[str]) -> int:
+    """``{`` minus ``}`` over ``lines``, ignoring quoted text and ``//`` comments (a
+    rough count, enough to compare a reply's middle with the selection)."""
+    total = 0
+    for line in lines:
+        line = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|//.*', "", line)
+        total += line.count("{") - line.count("}")
+    return total
+
+
+def _width(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+def _header_lines(above: list[str], width: int) -> list[str]:
+    """The stripped header lines of the blocks that enclose a line indented ``width``,
+    outermost first: each line above indented less than everything between it and the
+    selection (the line that opens the block), with the lines of the same header above
+    it (parameters, ``where`` clauses, attributes, a doc comment), up to a blank line or
+    the end of the statement before."""
+    found: list[int] = []
+    k = len(above) - 1
+    while k >= 0 and width > 0:
+        line = above[k]
+        if line.strip() and _width(line) < width:
+            width = _width(line)
+            found.append(k)
+            j = k - 1
+            while j >= 0 and k - j <= 12:
+                prev = above[j].rstrip()
+                if not prev.strip() or prev.endswith((";", "{", "}")):
+                    break
+                found.append(j)
+                j -= 1
+            k = j
+            continue
+        k -= 1
+    return [above[k].strip() for k in sorted(found)]
+
+
+def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
+    """The selection's part of a brace-language reply that repeats the headers of the
+    blocks around it (``impl Foo {``, ``class K {``, ``func (s *S) Run() {``) and closes
+    them again, dedented; ``None`` when the reply does not look like that.
+
+    The headers are recognised as a run of the reply's leading lines that repeats, in
+    order, lines above the selection indented less than it, opening as many blocks as the
+    reply closes with ``}`` lines at its end; what is left must open and close braces as
+    the selection does, so a reply that merely starts like its surroundings is kept whole.
+    """
+    lines = code.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return None
+    sel_lines = text[start:end].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    line_begin = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+    sel_first = next((ln for ln in sel_lines if ln.strip()), "")
+    sel_width = _width(text[line_begin:start] + sel_first) if sel_lines else 0
+    above = text[:line_begin].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    outer = _header_lines(above, sel_width)
+    # The longest leading run of reply lines found, in order, among the enclosing lines.
+    pos = 0
+    k = first
+    matched_end = first
+    while k < len(lines):
+        stripped = lines[k].strip()
+        if not stripped:
+            k += 1
+            continue
+        try:
+            pos = outer.index(stripped, pos) + 1
+        except ValueError:
+            break
+        k += 1
+        if stripped.endswith("{"):
+            matched_end = k
+    head = lines[first:matched_end]
+    opened = _brace_balance(head)
+    if not head or opened <= 0:
+        return None
+    tail_start = len(lines)
+    closed = 0
+    while tail_start > matched_end and closed < opened:
+        last = lines[tail_start - 1].strip()
+        if not last:
+            tail_start -= 1
+            continue
+        if not _CLOSER.match(last):
+            break
+        closed += last.count("}")
+        tail_start -= 1
+    if closed != opened:
+        return None
+    middle = lines[matched_end:tail_start]
+    if not any(ln.strip() for ln in middle):
+        return None
+    if _brace_balance(middle) != _brace_balance(sel_lines):
+        return None
+    widths = [len(ln) - len(ln.lstrip(" \t")) for ln in middle if ln.strip()]
+    cut = min(widths)
+    prefix = next(ln for ln in middle if ln.strip())[:cut]
+    out = [ln[cut:] if ln.startswith(prefix) else ln.lstrip(" \t") for ln in middle]
+    while out and not out[0].strip():
+        out.pop(0)
+    return "\n".join(out) + "\n"
