@@ -169,9 +169,9 @@ def _read(lang: str, path: Path) -> str | None:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if not 1_000 <= len(text) <= 150_000 or not text.isascii() or "\r" in text:
+    if not 1_000 <= len(text) <= 400_000 or not text.isascii() or "\r" in text:
         return None
-    if "\x00" in text or "\f" in text or max(map(len, text.split("\n"))) > 160:
+    if "\x00" in text or "\f" in text or max(map(len, text.split("\n"))) > 200:
         return None
     if parse(lang, text).root_node.has_error:
         return None
@@ -518,7 +518,8 @@ def generate(lang: str, seed: int, count: int) -> list[Case]:
     rng.shuffle(files)
     cases: list[Case] = []
     kinds = ["method", "function", "class", "statements", "midline"]
-    for path in files:
+    # A small pool (C has a handful of large headers) is walked again for other picks.
+    for path in files * 3:
         if len(cases) >= count * 2:
             break
         original = _read(lang, path)

@@ -163,6 +163,12 @@ def _significant(lines: list[str]) -> int:
     return sum(1 for line in lines if line.strip())
 
 
+def _weighty(lines: list[str]) -> int:
+    """Lines that can tell context apart: a line of closing brackets alone (``}``,
+    ``});``, ``)``) ends half the blocks of a brace-language file, so it proves nothing."""
+    return sum(1 for line in lines if re.search(r"[^\s{}()\[\];,]", line))
+
+
 def _enough(matched: int, longest: int) -> bool:
     """Two matched lines, or one distinctive one, before we call something context."""
     return matched >= 2 or (matched == 1 and longest >= 8)
@@ -180,12 +186,12 @@ def _cut_top(block: list[str], before: list[str]) -> tuple[int, list[str]]:
     for i, j, size in matcher.get_matching_blocks():
         if size == 0:
             continue
-        matched += _significant(block[j : j + size])
+        matched += _weighty(block[j : j + size])
         longest = max([longest, *(len(x) for x in block[j : j + size])])
         if i + size == len(window):
             top = j + size
             imports = _unmatched_imports(block[:top], window)
-            unmatched = _significant(block[:top]) - matched - len(imports)
+            unmatched = _weighty(block[:top]) - matched - len(imports)
             if _enough(matched, longest) and unmatched <= max(1, matched // 3):
                 return top, imports
             break
@@ -203,9 +209,9 @@ def _cut_bottom(block: list[str], after: list[str]) -> int:
     if not found or found[0].a != 0:
         return len(block)
     j = found[0].b
-    matched = sum(_significant(block[b.b : b.b + b.size]) for b in found)
+    matched = sum(_weighty(block[b.b : b.b + b.size]) for b in found)
     longest = max(len(x) for b in found for x in block[b.b : b.b + b.size])
-    rest = _significant(block[j:])
+    rest = _weighty(block[j:])
     if _enough(matched, longest) and matched * 3 >= rest * 2:
         return j
     return len(block)
