@@ -217,6 +217,27 @@ def _cut_bottom(block: list[str], after: list[str]) -> int:
     return len(block)
 
 
+def _whole_tail(block: list[str], top: int, after: list[str], selection: str) -> int:
+    """Where the rest of the document begins in a reply that repeated the code above the
+    selection and ends with everything after it, however short (a lone ``}`` closing
+    the function, too little for :func:`_cut_bottom` to call context), else
+    ``len(block)``. The part kept must open and close braces as the selection does, so a
+    reply whose own last ``}`` happens to look like the document's end keeps it."""
+    tail = [line for line in after if line]
+    end = len(block)
+    while end > top and not block[end - 1]:
+        end -= 1
+    if not tail or end - top <= len(tail):
+        return len(block)
+    rest = [line for line in block[end - len(tail) : end] if line]
+    if rest != tail or any(not line for line in block[end - len(tail) : end]):
+        return len(block)
+    j = end - len(tail)
+    if unwrap.brace_balance(block[top:j]) != unwrap.brace_balance(_lines(selection)):
+        return len(block)
+    return j
+
+
 def _context_cut(code: str, selection: str, document: str, start: int | None) -> str:
     """If ``code`` repeats document lines around the selection (the whole file, or the
     selection with its enclosing class or header), keep only the part in between.
@@ -239,6 +260,8 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
     stripped = [line.strip() for line in block]
     top, imports = _cut_top(stripped, [line.strip() for line in before])
     bottom = top + _cut_bottom(stripped[top:], [line.strip() for line in after])
+    if top and bottom == len(block):
+        bottom = _whole_tail(stripped, top, [line.strip() for line in after], selection)
     if top == 0 and bottom == len(block):
         return code
     middle = block[top:bottom]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from ..errors import ReplyError
 from ..text import pyscan
@@ -337,7 +338,7 @@ def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
 _CLOSER = re.compile(r"^\}[\s}\]);,]*$")
 
 
-def _brace_balance(lines: list[str]) -> int:
+def brace_balance(lines: list[str]) -> int:
     """``{`` minus ``}`` over ``lines``, ignoring quoted text and ``//`` comments (a
     rough count, enough to compare a reply's middle with the selection)."""
     total = 0
@@ -364,6 +365,11 @@ def _header_lines(above: list[str], width: int) -> list[str]:
         if line.strip() and _width(line) < width:
             width = _width(line)
             found.append(k)
+            # A header the line opens on a later line (``f(a,\n  b) {``) continues it.
+            j = k + 1
+            while not above[j - 1].rstrip().endswith("{") and j < len(above) and j - k <= 12:
+                found.append(j)
+                j += 1
             j = k - 1
             while j >= 0 and k - j <= 12:
                 prev = above[j].rstrip()
@@ -374,7 +380,35 @@ def _header_lines(above: list[str], width: int) -> list[str]:
             k = j
             continue
         k -= 1
-    return [above[k].strip() for k in sorted(found)]
+    return [above[k].strip() for k in sorted(set(found))]
+
+
+def _between_closers(
+    lines: list[str], first: int, matched_end: int, sel_lines: list[str]
+) -> list[str] | None:
+    """The reply lines after the headers ``lines[first:matched_end]`` and before the
+    ``}`` lines that close them, when there are exactly as many closers as headers
+    open and the part left balances its braces as the selection does."""
+    opened = brace_balance(lines[first:matched_end])
+    if opened <= 0:
+        return None
+    tail_start = len(lines)
+    closed = 0
+    while tail_start > matched_end and closed < opened:
+        last = lines[tail_start - 1].strip()
+        if not last:
+            tail_start -= 1
+            continue
+        if not _CLOSER.match(last):
+            break
+        closed += last.count("}")
+        tail_start -= 1
+    middle = lines[matched_end:tail_start]
+    if closed != opened or not any(ln.strip() for ln in middle):
+        return None
+    if brace_balance(middle) != brace_balance(sel_lines):
+        return None
+    return middle
 
 
 def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
@@ -399,10 +433,11 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
     sel_width = _width(text[line_begin:start] + sel_first) if sel_lines else 0
     above = text[:line_begin].replace("\r\n", "\n").replace("\r", "\n").split("\n")
     outer = _header_lines(above, sel_width)
-    # The longest leading run of reply lines found, in order, among the enclosing lines.
+    # Leading reply lines found, in order, among the enclosing lines; each one that opens
+    # a block is a place where the selection's part may begin.
     pos = 0
     k = first
-    matched_end = first
+    ends: list[int] = []
     while k < len(lines):
         stripped = lines[k].strip()
         if not stripped:
@@ -414,29 +449,22 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
             break
         k += 1
         if stripped.endswith("{"):
-            matched_end = k
-    head = lines[first:matched_end]
-    opened = _brace_balance(head)
-    if not head or opened <= 0:
-        return None
-    tail_start = len(lines)
-    closed = 0
-    while tail_start > matched_end and closed < opened:
-        last = lines[tail_start - 1].strip()
-        if not last:
-            tail_start -= 1
+            ends.append(k)
+    # The selection's own first line may read like an enclosing header (``if ok {``
+    # inside ``if ok {``): of the places, the one whose middle is most like the selection.
+    wanted = [ln.strip() for ln in sel_lines if ln.strip()]
+    best: tuple[float, list[str]] | None = None
+    for matched_end in ends:
+        middle = _between_closers(lines, first, matched_end, sel_lines)
+        if middle is None:
             continue
-        if not _CLOSER.match(last):
-            break
-        closed += last.count("}")
-        tail_start -= 1
-    if closed != opened:
+        got = [ln.strip() for ln in middle if ln.strip()]
+        ratio = SequenceMatcher(None, wanted, got, autojunk=False).ratio()
+        if best is None or ratio > best[0]:
+            best = (ratio, middle)
+    if best is None:
         return None
-    middle = lines[matched_end:tail_start]
-    if not any(ln.strip() for ln in middle):
-        return None
-    if _brace_balance(middle) != _brace_balance(sel_lines):
-        return None
+    middle = best[1]
     widths = [len(ln) - len(ln.lstrip(" \t")) for ln in middle if ln.strip()]
     cut = min(widths)
     prefix = next(ln for ln in middle if ln.strip())[:cut]
