@@ -381,7 +381,7 @@ def to_tabs(lang: str, text: str) -> str | None:
     if re.search(r"(?m)^\t", text):
         return None
     unit = _unit(text)
-    if unit == "\t":
+    if unit is None or unit == "\t":
         return None
     inside = _string_lines(lang, parse(lang, text).root_node)
     out = []
@@ -396,11 +396,18 @@ def to_tabs(lang: str, text: str) -> str | None:
     return "\n".join(out)
 
 
-def _unit(text: str) -> str:
+def _unit(text: str) -> str | None:
+    """One indentation level of the file, ``None`` when its space widths are not all
+    multiples of the smallest (then it is neither converted to tabs nor re-indented)."""
     if len(re.findall(r"(?m)^\t+\S", text)) > len(re.findall(r"(?m)^ +\S", text)):
         return "\t"
-    widths = [len(m.group(1)) for m in re.finditer(r"(?m)^( +)[A-Za-z_}]", text)]
-    return " " * (min((w for w in widths if w in (2, 4, 8)), default=4))
+    widths = {len(m.group(1)) for m in re.finditer(r"(?m)^( +)[A-Za-z_}]", text)}
+    if not widths:
+        return "    "
+    unit = min(widths)
+    if unit not in (2, 3, 4, 8) or any(w % unit for w in widths):
+        return None
+    return " " * unit
 
 
 # ------------------------------------------------------------------------ presentations
@@ -439,9 +446,15 @@ def _rewidth(code: str, unit: str, new_unit: str, protected: set[int]) -> str:
     return "\n".join(out)
 
 
+def _protected_in(lang: str, lf: str, sel: Selection, shown: str) -> bool:
+    """Whether a line of the selection begins inside a multi-line string or comment."""
+    rows = _string_lines(lang, parse(lang, lf).root_node)
+    return any(sel.first_row < k <= sel.first_row + shown.count("\n") for k in rows)
+
+
 def present(
     lang: str, path: str, text: str, start: int, end: int, sel: Selection, how: str,
-    unit: str, rng: random.Random,
+    unit: str | None, rng: random.Random,
 ) -> str | None:  # fmt: skip
     """The model's reply that gives back ``text[start:end]`` presented ``how``."""
     spec = LANGS[lang]
@@ -461,8 +474,10 @@ def present(
     elif how == "unlabelled":
         label = ""
     elif how == "wrapped":
-        if not sel.chain or sel.kind == "midline":
+        if not sel.chain or sel.kind == "midline" or unit is None:
             return None
+        if _protected_in(lang, lf, sel, shown):
+            return None  # indenting string content would change what the reply means
         heads: list[str] = []
         base = None
         for level, (first_row, open_row) in enumerate(sel.chain):
@@ -490,11 +505,10 @@ def present(
             "Build it with:\n\n```bash\nmake test\n```\n"
         )
     elif how == "reindent":
-        if sel.kind == "midline":
+        if sel.kind == "midline" or unit is None:
             return None
         new_unit = rng.choice([u for u in ("\t", "  ", "    ") if u != unit])
-        protected = {k - sel.first_row for k in _string_lines(lang, parse(lang, lf).root_node)}
-        if any(0 <= k <= shown.count("\n") for k in protected):
+        if _protected_in(lang, lf, sel, shown):
             return None
         body = _rewidth(shown, unit, new_unit, set())
     if not body.endswith("\n"):
@@ -552,7 +566,7 @@ def _cases_for(
 ) -> list[Case]:
     crlf = variant == "crlf"
     text = lf_text.replace("\n", "\r\n") if crlf else lf_text
-    unit = _unit(lf_text)
+    file_unit = _unit(lf_text)
     doc_path = f"module{path.suffix}"
     start, end = _to_doc(text, sel.start), _to_doc(text, sel.end)
     if sel.kind != "midline" and rng.random() < 0.3:
@@ -581,7 +595,7 @@ def _cases_for(
             sel.last_row + expected_lf.count("\n") - lf_text.count("\n"), sel.chain,
         )  # fmt: skip
         for how in presentations[:4]:
-            reply = present(lang, doc_path, expected, start, new_end, moved, how, unit, rng)
+            reply = present(lang, doc_path, expected, start, new_end, moved, how, file_unit, rng)
             if reply is None:
                 continue
             out.append(

@@ -383,6 +383,17 @@ def _header_lines(above: list[str], width: int) -> list[str]:
     return [above[k].strip() for k in sorted(set(found))]
 
 
+def _shared_prefix(items: list[str]) -> str:
+    """The longest string every item starts with."""
+    if not items:
+        return ""
+    shortest = min(items, key=len)
+    for k, char in enumerate(shortest):
+        if any(item[k] != char for item in items):
+            return shortest[:k]
+    return shortest
+
+
 def _between_closers(
     lines: list[str], first: int, matched_end: int, sel_lines: list[str]
 ) -> list[str] | None:
@@ -465,10 +476,10 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
     if best is None:
         return None
     middle = best[1]
-    widths = [len(ln) - len(ln.lstrip(" \t")) for ln in middle if ln.strip()]
-    cut = min(widths)
-    prefix = next(ln for ln in middle if ln.strip())[:cut]
-    out = [ln[cut:] if ln.startswith(prefix) else ln.lstrip(" \t") for ln in middle]
+    # Only whitespace every line shares is taken off: a line indented otherwise (inside a
+    # template literal, say) keeps what it has beyond that.
+    prefix = _shared_prefix([ln[: len(ln) - len(ln.lstrip(" \t"))] for ln in middle if ln.strip()])
+    out = [ln[len(prefix) :] if ln.startswith(prefix) else ln for ln in middle]
     while out and not out[0].strip():
         out.pop(0)
     return "\n".join(out) + "\n"
