@@ -348,6 +348,15 @@ def brace_balance(lines: list[str]) -> int:
     return total
 
 
+def bracket_balance(lines: list[str]) -> int:
+    """Opening minus closing brackets of every kind over ``lines`` (as :func:`brace_balance`)."""
+    total = 0
+    for line in lines:
+        line = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|//.*', "", line)
+        total += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+    return total
+
+
 def _width(line: str) -> int:
     return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
 
@@ -362,7 +371,9 @@ def _header_lines(above: list[str], width: int) -> list[str]:
     k = len(above) - 1
     while k >= 0 and width > 0:
         line = above[k]
-        if line.strip() and _width(line) < width:
+        if line.strip() and _width(line) < width and line.rstrip().endswith("{"):
+            # Only a line that opens a block encloses: a less indented ``}`` or comment
+            # above the selection belongs to something that ended before it.
             width = _width(line)
             found.append(k)
             # A header the line opens on a later line (``f(a,\n  b) {``) continues it.
@@ -370,7 +381,15 @@ def _header_lines(above: list[str], width: int) -> list[str]:
             while not above[j - 1].rstrip().endswith("{") and j < len(above) and j - k <= 12:
                 found.append(j)
                 j += 1
+            # A header whose opening line closes brackets (``}[] {`` ending a return
+            # type) began where they were opened.
+            head = above[k].rstrip()
+            balance = bracket_balance([head[:-1] if head.endswith("{") else head])
             j = k - 1
+            while j >= 0 and balance < 0 and k - j <= 24:
+                found.append(j)
+                balance += bracket_balance([above[j]])
+                j -= 1
             while j >= 0 and k - j <= 12:
                 prev = above[j].rstrip()
                 if not prev.strip() or prev.endswith((";", "{", "}")):
@@ -463,13 +482,13 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
             ends.append(k)
     # The selection's own first line may read like an enclosing header (``if ok {``
     # inside ``if ok {``): of the places, the one whose middle is most like the selection.
-    wanted = [ln.strip() for ln in sel_lines if ln.strip()]
+    wanted = "\n".join(ln.strip() for ln in sel_lines if ln.strip())
     best: tuple[float, list[str]] | None = None
     for matched_end in ends:
         middle = _between_closers(lines, first, matched_end, sel_lines)
         if middle is None:
             continue
-        got = [ln.strip() for ln in middle if ln.strip()]
+        got = "\n".join(ln.strip() for ln in middle if ln.strip())
         ratio = SequenceMatcher(None, wanted, got, autojunk=False).ratio()
         if best is None or ratio > best[0]:
             best = (ratio, middle)
