@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "tests" / "fidelity"))
 
 import corpus  # noqa: E402
+import corpus_langs  # noqa: E402
 
 VERDICTS = ("exact", "different", "refused", "crash")
 
@@ -37,12 +38,46 @@ def _table(title: str, rows: dict[str, collections.Counter[str]]) -> list[str]:
     return lines
 
 
+def _row(lang: str, outcomes: list[corpus.Outcome], seconds: float) -> str:
+    n = len(outcomes)
+    counts = collections.Counter(o.verdict for o in outcomes)
+    wrong = counts["different"] + counts["crash"]
+    exact = 100 * counts["exact"] / (n or 1)
+    return f"  {lang:<12}{n:>7}{exact:>10.1f} %{counts['refused']:>9}{wrong:>15}{seconds:>9.1f} s"
+
+
+def _languages(seed: int, count: int, python: list[corpus.Outcome]) -> str:
+    """Per-language figures, Python's (the run above) first; a language whose sources or
+    grammar are missing on this machine is listed with the reason."""
+    lines = [
+        f"by language {'cases':>7}{'exact':>12}{'refused':>9}{'applied wrong':>15}{'time':>11}"
+    ]
+    lines.append(_row("python", python, 0.0).rsplit(None, 2)[0])
+    for lang in corpus_langs.LANGUAGES:
+        reason = corpus_langs.missing_reason(lang)
+        if reason is not None:
+            lines.append(f"  {lang:<12}skipped: {reason}")
+            continue
+        started = time.monotonic()
+        outcomes = [corpus.run_case(c) for c in corpus_langs.generate(lang, seed, count)]
+        lines.append(_row(lang, outcomes, time.monotonic() - started))
+        for o in [o for o in outcomes if o.verdict in ("different", "crash")][:3]:
+            lines.append(f"    {o.verdict}: {o.case.id}: {o.message[:160]}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=600)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="40 cases, for CI")
     parser.add_argument("--show", type=int, default=10, help="list this many non-exact cases")
+    parser.add_argument(
+        "--lang-cases",
+        type=int,
+        default=None,
+        help="cases per other language (default 200, smoke 60)",
+    )
     args = parser.parse_args(argv)
     count = 40 if args.smoke else args.cases
     started = time.monotonic()
@@ -79,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         ("by file", by_variant),
     ):
         print("\n".join(_table(title, rows)))
+    per_lang = args.lang_cases or (60 if args.smoke else 200)
+    print(_languages(args.seed, per_lang, outcomes))
     shown = [o for o in outcomes if o.verdict != "exact"][: args.show]
     for o in shown:
         print(f"  {o.verdict}: {o.case.id}: {o.message[:200]}")

@@ -60,6 +60,8 @@ class Case:
     end: int
     reply: str
     expected: str
+    language: str = "python"  # the LSP language id the request carries
+    path: str = "module.py"
 
     @property
     def selection(self) -> str:
@@ -740,7 +742,11 @@ def run_case(case: Case) -> Outcome:
 
     settings = Settings(repair_turns=0)
     request = pipeline.RefactorRequest(
-        text=case.text, start=case.start, end=case.end, path="module.py"
+        text=case.text,
+        start=case.start,
+        end=case.end,
+        path=case.path,
+        language_id=case.language,
     )
     try:
         result = asyncio.run(pipeline.refactor(request, settings, _OneReply(case.reply)))

@@ -210,3 +210,22 @@ def test_line_context_is_only_cut_at_word_boundaries() -> None:
     start = document.index("foo")
     reply = "```python\nreturn_value\n```\n"
     assert extract_code(reply, "foo", document=document, start=start) == "return_value\n"
+
+
+def test_short_rest_reads_the_lines_after_as_a_full_split_would() -> None:
+    """The bounded scan for a reply's repeated tail sees exactly the lines a split of the
+    whole rest gives (CRLF, lone CR and LF mixed), or None when they are too many."""
+    import random
+
+    from m21_lsp.pipeline import extract
+
+    rng = random.Random(1)
+    for _ in range(5000):
+        doc = "".join(rng.choice(["a", "  b", "\n", "\r\n", "\r", "}", " "]) for _ in range(30))
+        end = rng.randint(0, len(doc))
+        limit = rng.randint(1, 8)
+        full = [
+            line.strip() for line in doc[end:].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        ]
+        expected = full if sum(1 for line in full if line) < limit else None
+        assert extract._short_rest(doc, end, limit) == expected, (doc, end, limit)

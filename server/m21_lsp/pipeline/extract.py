@@ -163,6 +163,12 @@ def _significant(lines: list[str]) -> int:
     return sum(1 for line in lines if line.strip())
 
 
+def _weighty(lines: list[str]) -> int:
+    """Lines that can tell context apart: a line of closing brackets alone (``}``,
+    ``});``, ``)``) ends half the blocks of a brace-language file, so it proves nothing."""
+    return sum(1 for line in lines if re.search(r"[^\s{}()\[\];,]", line))
+
+
 def _enough(matched: int, longest: int) -> bool:
     """Two matched lines, or one distinctive one, before we call something context."""
     return matched >= 2 or (matched == 1 and longest >= 8)
@@ -180,12 +186,12 @@ def _cut_top(block: list[str], before: list[str]) -> tuple[int, list[str]]:
     for i, j, size in matcher.get_matching_blocks():
         if size == 0:
             continue
-        matched += _significant(block[j : j + size])
+        matched += _weighty(block[j : j + size])
         longest = max([longest, *(len(x) for x in block[j : j + size])])
         if i + size == len(window):
             top = j + size
             imports = _unmatched_imports(block[:top], window)
-            unmatched = _significant(block[:top]) - matched - len(imports)
+            unmatched = _weighty(block[:top]) - matched - len(imports)
             if _enough(matched, longest) and unmatched <= max(1, matched // 3):
                 return top, imports
             break
@@ -203,12 +209,33 @@ def _cut_bottom(block: list[str], after: list[str]) -> int:
     if not found or found[0].a != 0:
         return len(block)
     j = found[0].b
-    matched = sum(_significant(block[b.b : b.b + b.size]) for b in found)
+    matched = sum(_weighty(block[b.b : b.b + b.size]) for b in found)
     longest = max(len(x) for b in found for x in block[b.b : b.b + b.size])
-    rest = _significant(block[j:])
+    rest = _weighty(block[j:])
     if _enough(matched, longest) and matched * 3 >= rest * 2:
         return j
     return len(block)
+
+
+def _whole_tail(block: list[str], top: int, after: list[str], selection: str) -> int:
+    """Where the rest of the document begins in a reply that repeated the code above the
+    selection and ends with everything after it, however short (a lone ``}`` closing
+    the function, too little for :func:`_cut_bottom` to call context), else
+    ``len(block)``. The part kept must open and close braces as the selection does, so a
+    reply whose own last ``}`` happens to look like the document's end keeps it."""
+    tail = [line for line in after if line]
+    end = len(block)
+    while end > top and not block[end - 1]:
+        end -= 1
+    if not tail or end - top <= len(tail):
+        return len(block)
+    rest = [line for line in block[end - len(tail) : end] if line]
+    if rest != tail or any(not line for line in block[end - len(tail) : end]):
+        return len(block)
+    j = end - len(tail)
+    if unwrap.brace_balance(block[top:j]) != unwrap.brace_balance(_lines(selection)):
+        return len(block)
+    return j
 
 
 def _context_cut(code: str, selection: str, document: str, start: int | None) -> str:
@@ -232,6 +259,12 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
         after = after[1:]  # the rest of the line the selection ends on
     top, imports = _cut_top(stripped, before)
     bottom = top + _cut_bottom(stripped[top:], after)
+    if top and bottom == len(block):
+        rest = _short_rest(document, start + len(selection), len(block))
+        if rest is not None:
+            if not selection.endswith(("\n", "\r")):
+                rest = rest[1:]
+            bottom = _whole_tail(stripped, top, rest, selection)
     if top == 0 and bottom == len(block):
         return code
     middle = block[top:bottom]
@@ -266,6 +299,27 @@ def _stripped_lines_before(document: str, start: int, reach: int) -> list[str]:
                 size *= 2
                 continue
         return lines
+
+
+def _short_rest(document: str, end: int, limit: int) -> list[str] | None:
+    """The stripped lines of ``document[end:]`` when they hold fewer than ``limit`` non-blank
+    ones (only then can a reply of ``limit`` lines end with all of them), else None.
+
+    Scans no further than it must, so a long file costs no more than a short one."""
+    lines: list[str] = []
+    solid = 0
+    pos = end
+    while True:
+        nl = document.find("\n", pos)
+        line = document[pos:] if nl < 0 else document[pos:nl].removesuffix("\r")
+        for part in line.split("\r"):  # a lone CR ends a line too, as in _lines
+            lines.append(part.strip())
+            solid += bool(part.strip())
+        if solid >= limit:
+            return None
+        if nl < 0:
+            return lines
+        pos = nl + 1
 
 
 def _stripped_lines_after(document: str, end: int, reach: int) -> list[str]:
@@ -373,11 +427,14 @@ def extract_code(
     if document is not None:
         if start is None or document[start : start + len(selection)] != selection:
             start = document.find(selection) if selection else -1
-        unwrapped = (
-            unwrap.unwrap(code, document, start, start + len(selection))
-            if python and start >= 0
-            else None
-        )
+        unwrapped = None
+        if start >= 0:
+            end = start + len(selection)
+            unwrapped = (
+                unwrap.unwrap(code, document, start, end)
+                if python
+                else unwrap.unwrap_braces(code, document, start, end)
+            )
         code = (
             unwrapped if unwrapped is not None else _context_cut(code, selection, document, start)
         )

@@ -158,6 +158,15 @@ def _remove_columns(line: str, columns: int) -> str:
     return line[k:]
 
 
+def _indent_chars(lines: list[str], line_kinds: list[tuple[str, int]], base: int) -> set[bool]:
+    """Whether each statement line indented past ``base`` uses a tab, as a set."""
+    return {
+        "\t" in _ws(lines[k])
+        for k, (kind, _o) in enumerate(line_kinds)
+        if kind == pyscan.STATEMENT and pyscan.indent_width(lines[k]) > base
+    }
+
+
 def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]:
     """The reply's lines in the prompt's frame (see the module docs)."""
     r_kinds = kinds(code, frame.python)
@@ -170,11 +179,10 @@ def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]
     r_base = min(r_widths)
     s_base = min(s_widths) if s_widths else 0
     r_unit = indent_unit(code, r_kinds, skip)
-    chars_agree = all(
-        ("\t" in _ws(code[k])) == (frame.unit == "\t")
-        for k, (kind, _o) in enumerate(r_kinds)
-        if kind == pyscan.STATEMENT and pyscan.indent_width(code[k]) > r_base
-    )
+    r_chars = _indent_chars(code, r_kinds, r_base)
+    # A file that mixes tabs and spaces (older C and JavaScript do) shows both: a reply
+    # that uses only the kinds of indentation the selection showed is in its frame.
+    chars_agree = r_chars <= ({frame.unit == "\t"} | _indent_chars(frame.shown, s_kinds, s_base))
     if not force and r_base == s_base and (r_unit is None or r_unit == frame.unit) and chars_agree:
         return code
     unit = frame.unit

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from ..errors import ReplyError
 from ..text import pyscan
@@ -330,3 +331,174 @@ def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
     if _is_placeholder(stmt):
         return True
     return dump in level.siblings_dumps
+
+
+# ----------------------------------------------------------------- brace languages
+
+_CLOSER = re.compile(r"^\}[\s}\]);,]*$")
+
+
+def brace_balance(lines: list[str]) -> int:
+    """``{`` minus ``}`` over ``lines``, ignoring quoted text and ``//`` comments (a
+    rough count, enough to compare a reply's middle with the selection)."""
+    total = 0
+    for line in lines:
+        line = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|//.*', "", line)
+        total += line.count("{") - line.count("}")
+    return total
+
+
+def bracket_balance(lines: list[str]) -> int:
+    """Opening minus closing brackets of every kind over ``lines`` (as :func:`brace_balance`)."""
+    total = 0
+    for line in lines:
+        line = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|//.*', "", line)
+        total += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+    return total
+
+
+def _width(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+def _header_lines(above: list[str], width: int) -> list[str]:
+    """The stripped header lines of the blocks that enclose a line indented ``width``,
+    outermost first: each line above indented less than everything between it and the
+    selection (the line that opens the block), with the lines of the same header above
+    it (parameters, ``where`` clauses, attributes, a doc comment), up to a blank line or
+    the end of the statement before."""
+    found: list[int] = []
+    k = len(above) - 1
+    while k >= 0 and width > 0:
+        line = above[k]
+        if line.strip() and _width(line) < width and line.rstrip().endswith("{"):
+            # Only a line that opens a block encloses: a less indented ``}`` or comment
+            # above the selection belongs to something that ended before it.
+            width = _width(line)
+            found.append(k)
+            # A header the line opens on a later line (``f(a,\n  b) {``) continues it.
+            j = k + 1
+            while not above[j - 1].rstrip().endswith("{") and j < len(above) and j - k <= 12:
+                found.append(j)
+                j += 1
+            # A header whose opening line closes brackets (``}[] {`` ending a return
+            # type) began where they were opened.
+            head = above[k].rstrip()
+            balance = bracket_balance([head[:-1] if head.endswith("{") else head])
+            j = k - 1
+            while j >= 0 and balance < 0 and k - j <= 24:
+                found.append(j)
+                balance += bracket_balance([above[j]])
+                j -= 1
+            while j >= 0 and k - j <= 12:
+                prev = above[j].rstrip()
+                if not prev.strip() or prev.endswith((";", "{", "}")):
+                    break
+                found.append(j)
+                j -= 1
+            k = j
+            continue
+        k -= 1
+    return [above[k].strip() for k in sorted(set(found))]
+
+
+def _shared_prefix(items: list[str]) -> str:
+    """The longest string every item starts with."""
+    if not items:
+        return ""
+    shortest = min(items, key=len)
+    for k, char in enumerate(shortest):
+        if any(item[k] != char for item in items):
+            return shortest[:k]
+    return shortest
+
+
+def _between_closers(
+    lines: list[str], first: int, matched_end: int, sel_lines: list[str]
+) -> list[str] | None:
+    """The reply lines after the headers ``lines[first:matched_end]`` and before the
+    ``}`` lines that close them, when there are exactly as many closers as headers
+    open and the part left balances its braces as the selection does."""
+    opened = brace_balance(lines[first:matched_end])
+    if opened <= 0:
+        return None
+    tail_start = len(lines)
+    closed = 0
+    while tail_start > matched_end and closed < opened:
+        last = lines[tail_start - 1].strip()
+        if not last:
+            tail_start -= 1
+            continue
+        if not _CLOSER.match(last):
+            break
+        closed += last.count("}")
+        tail_start -= 1
+    middle = lines[matched_end:tail_start]
+    if closed != opened or not any(ln.strip() for ln in middle):
+        return None
+    if brace_balance(middle) != brace_balance(sel_lines):
+        return None
+    return middle
+
+
+def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
+    """The selection's part of a brace-language reply that repeats the headers of the
+    blocks around it (``impl Foo {``, ``class K {``, ``func (s *S) Run() {``) and closes
+    them again, dedented; ``None`` when the reply does not look like that.
+
+    The headers are recognised as a run of the reply's leading lines that repeats, in
+    order, lines above the selection indented less than it, opening as many blocks as the
+    reply closes with ``}`` lines at its end; what is left must open and close braces as
+    the selection does, so a reply that merely starts like its surroundings is kept whole.
+    """
+    lines = code.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return None
+    sel_lines = text[start:end].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    line_begin = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+    sel_first = next((ln for ln in sel_lines if ln.strip()), "")
+    sel_width = _width(text[line_begin:start] + sel_first) if sel_lines else 0
+    above = text[:line_begin].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    outer = _header_lines(above, sel_width)
+    # Leading reply lines found, in order, among the enclosing lines; each one that opens
+    # a block is a place where the selection's part may begin.
+    pos = 0
+    k = first
+    ends: list[int] = []
+    while k < len(lines):
+        stripped = lines[k].strip()
+        if not stripped:
+            k += 1
+            continue
+        try:
+            pos = outer.index(stripped, pos) + 1
+        except ValueError:
+            break
+        k += 1
+        if stripped.endswith("{"):
+            ends.append(k)
+    # The selection's own first line may read like an enclosing header (``if ok {``
+    # inside ``if ok {``): of the places, the one whose middle is most like the selection.
+    wanted = "\n".join(ln.strip() for ln in sel_lines if ln.strip())
+    best: tuple[float, list[str]] | None = None
+    for matched_end in ends:
+        middle = _between_closers(lines, first, matched_end, sel_lines)
+        if middle is None:
+            continue
+        got = "\n".join(ln.strip() for ln in middle if ln.strip())
+        ratio = SequenceMatcher(None, wanted, got, autojunk=False).ratio()
+        if best is None or ratio > best[0]:
+            best = (ratio, middle)
+    if best is None:
+        return None
+    middle = best[1]
+    # Only whitespace every line shares is taken off: a line indented otherwise (inside a
+    # template literal, say) keeps what it has beyond that.
+    prefix = _shared_prefix([ln[: len(ln) - len(ln.lstrip(" \t"))] for ln in middle if ln.strip()])
+    out = [ln[len(prefix) :] if ln.startswith(prefix) else ln for ln in middle]
+    while out and not out[0].strip():
+        out.pop(0)
+    return "\n".join(out) + "\n"
