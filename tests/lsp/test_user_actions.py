@@ -5,6 +5,7 @@ The contract these tests hold the server to is docs/actions.md.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -307,3 +308,32 @@ async def test_a_file_scope_action_covers_the_whole_file_from_an_empty_range(sta
         "start": {"line": 0, "character": 0},
         "end": {"line": lines, "character": 0},
     }
+
+
+async def test_a_target_action_cancels_like_refactor(start_lsp, model_server, sample, tmp_path):
+    model_server.enqueue(Step(fixture="action_write_tests", hold=True))
+    uri = (tmp_path / "shop.py").as_uri()
+    client = await start_lsp(init={"actions": [TESTS_ACTION]})
+    client.open(uri, sample)
+    (action,) = [
+        a
+        for a in await client.actions(uri, find(sample, "total = 0"))
+        if a.title.startswith("Write tests")
+    ]
+    command = asyncio.ensure_future(client.run(action))
+    assert await model_server.wait_for_requests_async(1)
+
+    def begun():
+        for token, values in client.progress_reports.items():
+            if values and isinstance(values[0], types.WorkDoneProgressBegin):
+                return token
+        return None
+
+    token = await client.wait_until(begun, "progress begin")
+    assert client.progress_reports[token][0].title == "Write tests with m2-1"
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await command
+    assert (result["kind"], result["cancelled"], result["applied"]) == ("cancelled", True, False)
+    closed = await model_server.wait_for_disconnect_async()
+    assert closed is not None and closed.client_closed_early
+    assert client.applied_edits == [] and client.created == []
