@@ -797,12 +797,6 @@ def _fixture_code(name: str) -> str:
     return match.group(1)
 
 
-def _user_actions_supported() -> bool:
-    """Whether the server in this tree runs `m21.action` (docs/actions.md, helper h-actions)."""
-    lsp = REPO_ROOT / "server" / "m21_lsp" / "lsp"
-    return any('"m21.action"' in p.read_text("utf-8") for p in lsp.glob("*.py"))
-
-
 class _TsReplies:
     """The user's action gets its reply (its instruction is in the prompt), Refactor the other."""
 
@@ -899,10 +893,6 @@ def test_vscode_user_action_from_settings_in_the_light_bulb(
 ) -> None:
     """An action the user wrote in settings.json `m21.actions` is a light-bulb row in a
     TypeScript file; picking it sends the user's instruction and applies the model's code."""
-    if not _user_actions_supported():
-        pytest.skip(
-            "the server side of user actions (m21.action, docs/actions.md) is not in this tree"
-        )
     target = tmp_path / "project" / TS_DATA.name
     shutil.copyfile(TS_DATA, target)
     model_server.responder = _TsReplies()
