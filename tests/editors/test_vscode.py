@@ -761,3 +761,173 @@ def test_vscode_without_python_one_message_says_what_to_install(
     assert "pip install" not in message, message
     assert "Tried python3 on PATH: not found" in logs, logs[-4000:]
     assert model_server.requests == []
+
+
+# ---------------------------------------------------------------------------- other languages
+TS_DATA = Path(__file__).parent / "data" / "vscode_cart.ts"
+TS_SOURCE = TS_DATA.read_text("utf-8")
+TS_OLD_FUNCTION = (
+    TS_SOURCE[
+        TS_SOURCE.index("export function totalPrice") : TS_SOURCE.index(
+            "export function formatTotal"
+        )
+    ].rstrip("\n")
+    + "\n"
+)
+TS_FORMAT_FUNCTION = TS_SOURCE[TS_SOURCE.index("export function formatTotal") :]
+ACTION_TITLE = "Add JSDoc"
+ACTION_INSTRUCTION = "Add a one-line JSDoc comment above each function that says what it returns."
+# A user's own action, as they would write it in settings.json (docs/actions.md).
+USER_ACTIONS = [
+    {
+        "title": ACTION_TITLE,
+        "instruction": ACTION_INSTRUCTION,
+        "kind": "refactor.rewrite",
+        "languages": ["typescript", "javascript"],
+        "scope": "function",
+    }
+]
+
+
+def _fixture_code(name: str) -> str:
+    """The fenced code of a scripted reply: what the model proposes, hence what lands."""
+    text = (REPO_ROOT / "fixtures" / "replies" / f"{name}.md").read_text("utf-8")
+    match = re.search(r"```[a-z]*\n(.*?)```", text, re.S)
+    assert match, name
+    return match.group(1)
+
+
+class _TsReplies:
+    """The user's action gets its reply (its instruction is in the prompt), Refactor the other."""
+
+    def __call__(self, body: dict[str, Any]) -> Step:
+        messages = json.dumps(body.get("messages", []))
+        if ACTION_INSTRUCTION in messages:
+            return Step(fixture="vscode_action_ts")
+        return Step(fixture="vscode_refactor_ts")
+
+
+def _ts_scenario(
+    code_server: CodeServer, tools: Tools, tmp_path: Path, picks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    project = tmp_path / "project"
+    return {
+        "url": code_server.url,
+        "folder": str(project),
+        "file": str(project / TS_DATA.name),
+        "outDir": str(tmp_path / "shots"),
+        "chromium": tools.chromium,
+        "logsDir": str(code_server.user_data / "logs"),
+        "waitMs": WAIT_MS,
+        "steps": ["pick_apply"],
+        "picks": picks,
+    }
+
+
+def _assert_no_leak(result: dict[str, Any], code_server: CodeServer, logs: str, key: str) -> None:
+    visible = [
+        logs,
+        code_server.output.text(),
+        json.dumps({k: v for k, v in result.items() if k != "_driver_output"}),
+        result["_driver_output"],
+    ]
+    assert not any(key in text for text in visible), "the API key leaked into output"
+
+
+@pytest.mark.parametrize("vscode_env_key", [True])
+@pytest.mark.parametrize("vscode_user_settings", [{"m21.confirmEdits": False}])
+def test_vscode_lightbulb_refactors_a_typescript_file(
+    vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
+) -> None:
+    """The extension activates on a TypeScript file (no Python file opened), the light bulb
+    offers Refactor there, and the model's TypeScript lands in the file."""
+    target = tmp_path / "project" / TS_DATA.name
+    shutil.copyfile(TS_DATA, target)
+    model_server.responder = _TsReplies()
+    new_function = _fixture_code("vscode_refactor_ts")
+    first, last = line_span(TS_SOURCE, TS_OLD_FUNCTION)
+    marker = new_function.splitlines()[2].strip()
+    assert marker not in TS_SOURCE
+    result = _run_driver(
+        vscode_tools,
+        _ts_scenario(
+            code_server,
+            vscode_tools,
+            tmp_path,
+            [
+                {
+                    "title": "Refactor with m2-1",
+                    "selection": {"first": first, "last": last},
+                    "marker": marker,
+                }
+            ],
+        ),
+        tmp_path,
+        out_dir=OUT_DIR.with_name("vscode-typescript"),
+    )
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-6000:]}"
+    _judge_picks(result)
+    pick = {s["name"]: s for s in result["steps"]}["pick_apply"]["picks"][0]
+    assert pick["selection"].endswith(f"({len(TS_OLD_FUNCTION)} selected)"), pick["selection"]
+    assert "Explain with m2-1" in pick["menu"], pick["menu"]
+    expected = TS_SOURCE.replace(TS_OLD_FUNCTION, new_function)
+    assert pick["disk"] == expected
+    assert target.read_text("utf-8") == expected
+    assert "· applied" in pick["outcome"], pick["outcome"]
+    # One model call, for the selected TypeScript, with the editor's key.
+    assert len(model_server.requests) == 1
+    prompt = "\n".join(m["content"] for m in model_server.requests[0].json["messages"])
+    assert "for (let i = 0; i < items.length; i++)" in prompt
+    assert model_server.requests[0].headers.get("authorization") == f"Bearer {sentinel_key}"
+    _assert_bundled_launch(logs, tmp_path, code_server.env)
+    _assert_no_leak(result, code_server, logs, sentinel_key)
+
+
+@pytest.mark.parametrize("vscode_env_key", [True])
+@pytest.mark.parametrize(
+    "vscode_user_settings", [{"m21.confirmEdits": False, "m21.actions": USER_ACTIONS}]
+)
+def test_vscode_user_action_from_settings_in_the_light_bulb(
+    vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
+) -> None:
+    """An action the user wrote in settings.json `m21.actions` is a light-bulb row in a
+    TypeScript file; picking it sends the user's instruction and applies the model's code."""
+    target = tmp_path / "project" / TS_DATA.name
+    shutil.copyfile(TS_DATA, target)
+    model_server.responder = _TsReplies()
+    new_function = _fixture_code("vscode_action_ts")
+    first, last = line_span(TS_SOURCE, TS_FORMAT_FUNCTION)
+    marker = new_function.splitlines()[0].strip()
+    assert marker not in TS_SOURCE
+    title = f"{ACTION_TITLE} with m2-1"
+    result = _run_driver(
+        vscode_tools,
+        _ts_scenario(
+            code_server,
+            vscode_tools,
+            tmp_path,
+            [{"title": title, "selection": {"first": first, "last": last}, "marker": marker}],
+        ),
+        tmp_path,
+        out_dir=OUT_DIR.with_name("vscode-user-action"),
+    )
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-6000:]}"
+    _judge_picks(result)
+    pick = {s["name"]: s for s in result["steps"]}["pick_apply"]["picks"][0]
+    # Under the user's title and the model label; VS Code groups the menu by kind, so the
+    # action (kind refactor.rewrite) follows Refactor in the "Rewrite" group.
+    menu = pick["menu"]
+    assert title in menu and "Refactor with m2-1" in menu and "Explain with m2-1" in menu, menu
+    assert menu.index("Rewrite") < menu.index("Refactor with m2-1") < menu.index(title), menu
+    expected = TS_SOURCE.replace(TS_FORMAT_FUNCTION, new_function)
+    assert pick["disk"] == expected
+    assert target.read_text("utf-8") == expected
+    assert "· applied" in pick["outcome"], pick["outcome"]
+    # The model got the user's instruction with the selected function, once.
+    assert len(model_server.requests) == 1
+    prompt = "\n".join(m["content"] for m in model_server.requests[0].json["messages"])
+    assert ACTION_INSTRUCTION in prompt
+    assert 'return "$" + total.toFixed(2);' in prompt
+    _assert_no_leak(result, code_server, logs, sentinel_key)

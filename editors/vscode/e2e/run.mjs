@@ -5,7 +5,8 @@
 //
 // scenario.json: {url, folder, file, outDir, chromium, logsDir, apiKey, selection: {first,
 // last}, instruction, steps: a list of names from `steps` below ("set_key", "refactor_cancel",
-// "refactor_discard", "refactor_apply", "explain", "missing_server", "no_python", "relabel"),
+// "refactor_discard", "refactor_apply", "explain", "missing_server", "no_python", "relabel",
+// "pick_apply" with picks: [{title, selection, marker}]),
 // expect: {...}}.
 // Writes outDir/result.json: {ok, error, steps: [{name, ...facts}], screenshots: [...]}.
 // The pytest wrapper (tests/editors/test_vscode.py) owns the assertions; this script only
@@ -436,6 +437,23 @@ const steps = {
       status: (await statusItem(page).textContent()).trim(),
       outcome,
     };
+  },
+
+  // Each of scenario.picks: {title, selection: {first, last}, marker}: select the lines, pick
+  // the light bulb's row with that title, and wait for the edit (a line only the model's code
+  // has) in the editor and on disk. Run with m21.confirmEdits off: the edit applies at once.
+  async pick_apply(page) {
+    const picks = [];
+    for (const pick of scenario.picks) {
+      const selection = await selectLines(page, pick.selection.first, pick.selection.last);
+      const edited = editor(page).locator(".view-line", { hasText: pick.marker }).first();
+      const { menu, screenshot, retries } = await lightBulbPick(page, pick.title, edited, `pick-${picks.length + 1}`);
+      const disk = await waitSaved(page, pick.marker);
+      const outcome = await waitStatusTooltip(page, "applied");
+      const applied = await shot(page, `picked-${picks.length + 1}`);
+      picks.push({ title: pick.title, selection, menu, menuScreenshot: screenshot, retries, disk, outcome, applied });
+    }
+    return { picks, editor: await editorText(page) };
   },
 
   async missing_server(page) {

@@ -4,6 +4,7 @@
  */
 import * as vscode from "vscode";
 import { ServerController, SECRET_KEY, explanationTitle } from "./controller";
+import { isSupportedLanguage, LANGUAGES } from "./languages";
 
 interface SelectionArgs {
   uri: string;
@@ -29,15 +30,16 @@ function selectionArgs(editor: vscode.TextEditor, instruction?: string): Selecti
   return args;
 }
 
-function pythonEditor(): vscode.TextEditor | undefined {
+/** The active editor when its language is one the server works in (languages.ts). */
+function supportedEditor(): vscode.TextEditor | undefined {
   const editor = vscode.window.activeTextEditor;
   if (!editor) {
-    void vscode.window.showInformationMessage("m2-1: open a Python file and select some code first.");
+    void vscode.window.showInformationMessage("m2-1: open a source file and select some code first.");
     return undefined;
   }
-  if (editor.document.languageId !== "python") {
+  if (!isSupportedLanguage(editor.document.languageId)) {
     void vscode.window.showInformationMessage(
-      `m2-1 works on Python code; this editor is ${editor.document.languageId}.`,
+      `m2-1 does not work on ${editor.document.languageId} files; it works on ${LANGUAGES.join(", ")}.`,
     );
     return undefined;
   }
@@ -64,7 +66,7 @@ export function registerCommands(
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   register("m21.refactorSelection", async () => {
-    const editor = pythonEditor();
+    const editor = supportedEditor();
     if (!editor) {
       return;
     }
@@ -87,7 +89,7 @@ export function registerCommands(
   });
 
   register("m21.explainSelection", async () => {
-    const editor = pythonEditor();
+    const editor = supportedEditor();
     if (!editor) {
       return;
     }

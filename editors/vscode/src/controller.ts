@@ -1,32 +1,38 @@
 /**
- * Owns the language client: finds the server, starts it with the key in its environment,
- * restarts it on demand or when the key or server settings change, forwards settings, and
- * reports a server that cannot start exactly once (until the user asks again).
+ * Owns the language client's lifecycle: finds the server, starts it with the key in its
+ * environment, restarts it on demand or when the key or server settings change, and reports a
+ * server that cannot start exactly once (until the user asks again). What the client is built
+ * from (launch, document selector, initializationOptions, middleware) is clientOptions.ts.
  */
 import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   CloseAction,
+  CloseHandlerResult,
   ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
-  LanguageClientOptions,
-  ServerOptions,
   State,
   WorkDoneProgressCancelNotification,
 } from "vscode-languageclient/node";
+import { buildClientOptions, buildServerOptions, KeySource, serverEnvironment } from "./clientOptions";
 import { ExplainPanel } from "./explainPanel";
 import { CommandPins } from "./pinnedCommands";
 import { NotificationProgress } from "./progress";
 import { CommandSummary, readSummary } from "./results";
 import { versionMismatch } from "./bundledServer";
 import { INSTALL_HINT, NoSuitablePython, resolveLaunch, ServerNotFound } from "./serverLaunch";
-import { keyInSettings, sanitize, serverSettings } from "./settings";
+import { keyInSettings, serverSettings } from "./settings";
 import { StatusItem } from "./status";
 
 export const SECRET_KEY = "m21.apiKey";
 const MAX_CRASHES = 3;
 const RESTART_ON = ["m21.server", "m21.baseUrl", "m21.caBundle"];
+const KEY_SOURCES: Record<KeySource, string> = {
+  secrets: "from VS Code's secret storage",
+  environment: "from the environment (M21_API_KEY / AIMLAPI_KEY)",
+  none: 'not set: run "m2-1: Set API Key"',
+};
 
 export class ServerController implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -148,87 +154,26 @@ export class ServerController implements vscode.Disposable {
     }
     this.output.info(`Starting ${launch.command} ${launch.args.join(" ")} (from ${launch.origin})`);
 
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    const key = await this.context.secrets.get(SECRET_KEY);
-    if (key) {
-      env.M21_API_KEY = key;
-      this.status.setKeySource("from VS Code's secret storage");
-    } else if (env.M21_API_KEY?.trim() || env.AIMLAPI_KEY?.trim()) {
-      this.status.setKeySource("from the environment (M21_API_KEY / AIMLAPI_KEY)");
-    } else {
-      this.status.setKeySource('not set: run "m2-1: Set API Key"');
-    }
+    const { env, keySource } = serverEnvironment(process.env, await this.context.secrets.get(SECRET_KEY));
+    this.status.setKeySource(KEY_SOURCES[keySource]);
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-    const serverOptions: ServerOptions = {
-      command: launch.command,
-      args: launch.args,
-      options: { env, cwd: folder?.scheme === "file" ? folder.fsPath : undefined },
-    };
-    const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ language: "python" }],
-      outputChannel: this.output,
-      initializationOptions: () => serverSettings(folder),
-      initializationFailedHandler: (error) => {
-        this.reportFailure(`the server failed to initialize: ${String(error?.message ?? error)}`);
-        return false;
+    const serverOptions = buildServerOptions(launch, env, folder?.scheme === "file" ? folder.fsPath : undefined);
+    const clientOptions = buildClientOptions({
+      output: this.output,
+      settings: () => serverSettings(folder),
+      initializationFailed: (message) => this.reportFailure(message),
+      errored: () => ({ action: ErrorAction.Continue }),
+      closed: () => this.onClosed(),
+      progress: (token, params, cancel) => this.progress.handle(token, params, cancel),
+      cancelProgress: (token) => void client.sendNotification(WorkDoneProgressCancelNotification.type, { token }),
+      pinAll: (items) => this.pins.pinAll(items),
+      pin: (command) => this.pins.pin(command),
+      commandRun: async (command, args, result) => {
+        const value = await this.status.track(result);
+        await this.afterCommand(command, args, value);
+        return value;
       },
-      errorHandler: {
-        error: () => ({ action: ErrorAction.Continue }),
-        closed: () => {
-          this.crashes++;
-          if (this.crashes <= MAX_CRASHES) {
-            this.output.warn(`The server exited; restarting (${this.crashes}/${MAX_CRASHES}).`);
-            return { action: CloseAction.Restart, handled: true };
-          }
-          this.status.setState("stopped", "the server kept exiting");
-          this.reportFailure("the server exited several times in a row (see the m2-1 output).");
-          return { action: CloseAction.DoNotRestart, handled: true };
-        },
-      },
-      middleware: {
-        // Our own cancellable notification instead of the client's status-bar progress. The
-        // client's part still sees "end", so it cleans up after itself.
-        handleWorkDoneProgress: (token, params, next) => {
-          this.progress.handle(token, params, () => {
-            void client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
-          });
-          if (params.kind === "end") {
-            next(token, params);
-          }
-        },
-        workspace: {
-          // The server registers for `m21` changes and then pulls the section itself. Send the
-          // notification without the settings payload, so the only copy it reads is the
-          // sanitized answer below (a key typed into settings.json never travels).
-          didChangeConfiguration: (_sections, next) => next(undefined),
-          // The server pulls section `m21`; never let a key from settings.json reach it.
-          configuration: async (params, token, next) => {
-            const result = await next(params, token);
-            if (!Array.isArray(result)) {
-              return result;
-            }
-            return result.map((value, i) => (params.items[i]?.section === "m21" ? sanitize(value) : value));
-          },
-        },
-        // Each action's command becomes an argument-free one VS Code cannot release while the
-        // menu is open; resolving hands back the server's command again, so pin that too.
-        provideCodeActions: async (document, range, context, token, next) =>
-          this.pins.pinAll(await next(document, range, context, token)),
-        resolveCodeAction: async (item, token, next) => {
-          const resolved = await next(item, token);
-          if (resolved) {
-            resolved.command = this.pins.pin(resolved.command);
-          }
-          return resolved;
-        },
-        // Light-bulb actions run the server's commands through VS Code; read their results too.
-        executeCommand: async (command, args, next) => {
-          const result = await this.status.track(Promise.resolve(next(command, args)));
-          await this.afterCommand(command, args, result);
-          return result;
-        },
-      },
-    };
+    });
 
     const client = new LanguageClient("m21", "m2-1", serverOptions, clientOptions);
     client.onDidChangeState((event) => {
@@ -257,6 +202,18 @@ export class ServerController implements vscode.Disposable {
     this.failureShown = false;
     this.checkVersion(client, launch.origin);
     return client;
+  }
+
+  /** The connection closed: restart a few times in a row, then stop and say so. */
+  private onClosed(): CloseHandlerResult {
+    this.crashes++;
+    if (this.crashes <= MAX_CRASHES) {
+      this.output.warn(`The server exited; restarting (${this.crashes}/${MAX_CRASHES}).`);
+      return { action: CloseAction.Restart, handled: true };
+    }
+    this.status.setState("stopped", "the server kept exiting");
+    this.reportFailure("the server exited several times in a row (see the m2-1 output).");
+    return { action: CloseAction.DoNotRestart, handled: true };
   }
 
   /**

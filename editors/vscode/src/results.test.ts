@@ -70,3 +70,24 @@ test("reads no alias the server never sends", () => {
   assert.equal(summary.message, undefined);
   assert.equal(readSummary({ markdown: { kind: "markdown", value: "v" } }).markdown, undefined);
 });
+
+test("a user action's target result is summarized by its message", () => {
+  const summary = readSummary({
+    applied: false,
+    cancelled: false,
+    kind: "wouldCreate",
+    reason: null,
+    message: "Would create tests/test_shop.py (120 bytes).",
+    seconds: 0.5,
+    usage: null,
+    warnings: [],
+    targetUri: "file:///ws/tests/test_shop.py",
+    targetPath: "tests/test_shop.py",
+    bytes: 120,
+    existed: false,
+    text: "def test_total(): ...\n",
+  });
+  assert.equal(summary.applied, false);
+  assert.equal(summary.message, "Would create tests/test_shop.py (120 bytes).");
+  assert.equal(summary.markdown, undefined, "the would-be file is not an explanation");
+});

@@ -28,6 +28,13 @@ export interface ServerResult {
   usage: ServerUsage | null;
   warnings: string[];
   markdown?: string; // kind "explained"
+  // kinds "created" / "wouldCreate" (an action with a target, docs/actions.md); the editor
+  // shows their `message`, which names the path and size.
+  targetUri?: string;
+  targetPath?: string;
+  bytes?: number;
+  existed?: boolean;
+  text?: string; // kind "wouldCreate"
 }
 
 export interface Usage {
