@@ -1,0 +1,180 @@
+-- m21.edit: applying the server's workspace edits.
+--
+-- Neovim's own workspace/applyEdit handler skips a TextDocumentEdit for an older version of
+-- the buffer but still answers applied = true, checks only the first edit of a list, and
+-- never checks version 0. This one checks every edit before changing anything, answers
+-- applied = false with the reason when the buffer is newer, and shows the change as a diff
+-- first when the server asks for confirmation (its confirmEdits setting).
+
+local E = {}
+
+local api = vim.api
+local util = vim.lsp.util
+
+local method_calls = vim.fn.has("nvim-0.11") == 1
+
+local function m21()
+  return require("m21")
+end
+
+local function text_document_edits(edit)
+  local out = {}
+  if edit.documentChanges then
+    for _, change in ipairs(edit.documentChanges) do
+      if change.kind then
+        return nil, "m21 takes no file operations (" .. tostring(change.kind) .. ")"
+      end
+      table.insert(out, change)
+    end
+  elseif edit.changes then
+    for uri, edits in pairs(edit.changes) do
+      table.insert(out, { textDocument = { uri = uri }, edits = edits })
+    end
+  end
+  return out
+end
+
+-- The edits without annotation ids, so that Neovim's apply_text_edits does not ask again.
+local function plain_edits(edits)
+  local out = {}
+  for _, e in ipairs(edits) do
+    table.insert(out, { range = e.range, newText = e.newText })
+  end
+  return out
+end
+
+local function needs_confirmation(edit, doc_edits)
+  local annotations = edit.changeAnnotations or {}
+  for _, de in ipairs(doc_edits) do
+    for _, e in ipairs(de.edits) do
+      local a = e.annotationId and annotations[e.annotationId]
+      if a and a.needsConfirmation then
+        return a
+      end
+    end
+  end
+  return nil
+end
+
+local function stale(doc_edits)
+  local lsp_version = require("m21.range").lsp_version
+  for _, de in ipairs(doc_edits) do
+    local version = de.textDocument.version
+    if type(version) == "number" then
+      local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+      local current = lsp_version(bufnr)
+      if current and current > version then
+        return string.format(
+          "the buffer changed after the edit was made (buffer version %d, edit for %d)",
+          current,
+          version
+        )
+      end
+    end
+  end
+  return nil
+end
+
+local function buffer_lines(bufnr)
+  if not api.nvim_buf_is_loaded(bufnr) then
+    vim.fn.bufload(bufnr)
+  end
+  return api.nvim_buf_get_lines(bufnr, 0, -1, false)
+end
+
+-- The buffer's lines after `edits`, computed on a scratch copy.
+local function lines_after(bufnr, edits, encoding)
+  local scratch = api.nvim_create_buf(false, true)
+  api.nvim_buf_set_lines(scratch, 0, -1, false, buffer_lines(bufnr))
+  util.apply_text_edits(plain_edits(edits), scratch, encoding)
+  local lines = api.nvim_buf_get_lines(scratch, 0, -1, false)
+  api.nvim_buf_delete(scratch, { force = true })
+  return lines
+end
+
+local text_diff = (vim.text and vim.text.diff) or vim.diff
+
+--- The diff lines of `doc_edits` (a list of TextDocumentEdit), one file after another.
+function E.edit_diff(doc_edits, encoding)
+  local out = {}
+  for _, de in ipairs(doc_edits) do
+    local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+    local old = buffer_lines(bufnr)
+    local new = lines_after(bufnr, de.edits, encoding)
+    local name = vim.fn.fnamemodify(vim.uri_to_fname(de.textDocument.uri), ":~:.")
+    table.insert(out, "--- " .. name)
+    table.insert(out, "+++ " .. name)
+    local diff = text_diff(table.concat(old, "\n") .. "\n", table.concat(new, "\n") .. "\n", { ctxlen = 3 })
+    for _, line in ipairs(vim.split(diff, "\n", { plain = true })) do
+      if line ~= "" then
+        table.insert(out, line)
+      end
+    end
+  end
+  return out
+end
+
+-- Sends the buffer's pending didChange now, so that the server, told that the edit is stale,
+-- already has the newer text to move the edit onto. Neovim flushes pending changes before
+-- any other notification; $/setTrace with the client's own trace level changes nothing.
+local function flush_changes(client)
+  if not client then
+    return
+  end
+  local params = { value = (client.config and client.config.trace) or "off" }
+  if method_calls then
+    client:notify("$/setTrace", params)
+  else
+    client.notify("$/setTrace", params)
+  end
+end
+
+--- The m21 client's workspace/applyEdit handler (see above). Returns the response.
+function E.apply_edit(_, params, ctx)
+  if type(params) ~= "table" or type(params.edit) ~= "table" then
+    return { applied = false, failureReason = "workspace/applyEdit without an edit" }
+  end
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local encoding = client and client.offset_encoding or "utf-16"
+  local doc_edits, why = text_document_edits(params.edit)
+  if not doc_edits then
+    return { applied = false, failureReason = why }
+  end
+  local reason = stale(doc_edits)
+  if reason then
+    flush_changes(client)
+    return { applied = false, failureReason = reason }
+  end
+  local annotation = needs_confirmation(params.edit, doc_edits)
+  if annotation then
+    local state = m21().state
+    if state.preview then
+      return { applied = false, failureReason = "another m21 preview is still open" }
+    end
+    local ok, accepted = pcall(function()
+      return m21().preview(m21().edit_diff(doc_edits, encoding), annotation.label or params.label or "m21")
+    end)
+    if not ok then
+      state.preview = nil
+      return { applied = false, failureReason = "the preview failed: " .. tostring(accepted) }
+    end
+    if not accepted then
+      return { applied = false, failureReason = "rejected in the preview" }
+    end
+    reason = stale(doc_edits)
+    if reason then
+      flush_changes(client)
+      return { applied = false, failureReason = reason }
+    end
+  end
+  for _, de in ipairs(doc_edits) do
+    local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+    local ok, err = pcall(util.apply_text_edits, plain_edits(de.edits), bufnr, encoding)
+    if not ok then
+      return { applied = false, failureReason = tostring(err) }
+    end
+  end
+  return { applied = true }
+end
+
+return E
