@@ -16,8 +16,9 @@ C.defaults = {
   cmd_env = nil,
   -- The `m21` settings section, camelCase as in every editor (baseUrl, model, hover, ...).
   settings = {},
-  -- Your own code actions: { { title = ..., instruction = ..., kind?, languages?, scope? } }.
-  -- Sent to the server as the `actions` key of the `m21` settings.
+  -- Your own code actions: { { title = ..., instruction = ..., kind?, languages?, scope?,
+  -- name?, target? } } or built-in names ("docstrings", "defaults"). Sent to the server as the
+  -- `actions` key of the `m21` settings (docs/actions.md); nil keeps the server's defaults.
   actions = nil,
   -- Python and the languages whose edits the server checks with tree-sitter. Neovim sends the
   -- filetype as the LSP languageId (so "sh", not "shellscript"; see :h m21-filetypes).
@@ -71,7 +72,16 @@ local LIST_KEYS = { "cmd", "filetypes", "root_markers", "actions" }
 
 -- An action's keys and what each must be (the server's `actions` setting, issue 11).
 local ACTION_SCOPES = { selection = true, ["function"] = true, file = true }
-local ACTION_KEYS = { title = true, instruction = true, kind = true, languages = true, scope = true }
+local ACTION_KEYS = {
+  title = true,
+  instruction = true,
+  kind = true,
+  languages = true,
+  scope = true,
+  name = true,
+  target = true,
+}
+local KNOWN_KEYS = "instruction, kind, languages, name, scope, target, title"
 
 local function is_list(t)
   if type(t) ~= "table" then
@@ -124,8 +134,16 @@ function C.validate_actions(actions)
   local titles = {}
   for i, action in ipairs(actions) do
     local where = string.format("actions[%d]", i)
-    if type(action) ~= "table" then
-      table.insert(problems, where .. " must be a table { title = ..., instruction = ... }, not a " .. type(action))
+    if type(action) == "string" then
+      -- A built-in's name ("type-hints", "docstrings", ...) or "defaults"; the server knows
+      -- which exist and says so about an unknown one.
+      if action:match("^[a-z0-9][a-z0-9_-]*$") then
+        table.insert(valid, action)
+      else
+        table.insert(problems, where .. ': a string names a built-in action, e.g. "docstrings" or "defaults"')
+      end
+    elseif type(action) ~= "table" then
+      table.insert(problems, where .. " must be a table { title = ..., instruction = ... } or a built-in's name, not a " .. type(action))
     else
       if non_empty_string(action.title) then
         where = string.format("actions[%d] (%q)", i, action.title)
@@ -142,8 +160,33 @@ function C.validate_actions(actions)
       if not non_empty_string(action.instruction) then
         bad("instruction must be a non-empty string (what the model is asked to do)")
       end
-      if action.kind ~= nil and not (non_empty_string(action.kind) and action.kind:match("^[%w_.-]+$")) then
-        bad('kind must be a code action kind such as "refactor.rewrite"')
+      local kind = action.kind
+      if
+        kind ~= nil
+        and not (
+          type(kind) == "string"
+          and kind:match("^[%w_.-]+$")
+          and (kind:match("^refactor") or kind:match("^source") or kind:match("^quickfix"))
+        )
+      then
+        bad('kind must be a code action kind under refactor, source or quickfix, e.g. "refactor.rewrite"')
+      end
+      if action.name ~= nil and not (type(action.name) == "string" and action.name:match("^[a-z0-9][a-z0-9_-]*$")) then
+        bad('name must be lower-case letters, digits, "-" or "_", e.g. "add-docs"')
+      end
+      local target = action.target
+      if target ~= nil then
+        if type(target) ~= "table" or not non_empty_string(target.file) then
+          bad('target must be { file = "tests/test_{stem}.py", mode = "append" }')
+        elseif target.mode ~= nil and target.mode ~= "append" then
+          bad('target.mode must be "append" (the only mode)')
+        else
+          for key in pairs(target) do
+            if key ~= "file" and key ~= "mode" then
+              bad("target has an unknown key " .. tostring(key) .. " (known: file, mode)")
+            end
+          end
+        end
       end
       if action.languages ~= nil and not is_string_list(action.languages) then
         bad('languages must be a list of language ids such as { "python", "typescript" }')
@@ -153,7 +196,7 @@ function C.validate_actions(actions)
       end
       for _, key in ipairs(sorted_keys(action)) do
         if not ACTION_KEYS[key] then
-          bad(string.format("unknown key %s (known: instruction, kind, languages, scope, title)", tostring(key)))
+          bad(string.format("unknown key %s (known: %s)", tostring(key), KNOWN_KEYS))
         end
       end
       if #problems == before then

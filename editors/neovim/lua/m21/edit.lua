@@ -17,21 +17,48 @@ local function m21()
   return require("m21")
 end
 
+-- The edit's TextDocumentEdits, and its CreateFile operations (an action with a `target`
+-- writes to a new file: CreateFile, then a TextDocumentEdit that inserts into it). The server
+-- sends no rename or delete; one that came would be refused, not half-applied.
 local function text_document_edits(edit)
-  local out = {}
+  local out, creates = {}, {}
   if edit.documentChanges then
     for _, change in ipairs(edit.documentChanges) do
-      if change.kind then
-        return nil, "m21 takes no file operations (" .. tostring(change.kind) .. ")"
+      if change.kind == "create" and type(change.uri) == "string" then
+        table.insert(creates, change)
+      elseif change.kind then
+        return nil, "m21 takes no file operations but create (" .. tostring(change.kind) .. ")"
+      else
+        table.insert(out, change)
       end
-      table.insert(out, change)
     end
   elseif edit.changes then
     for uri, edits in pairs(edit.changes) do
       table.insert(out, { textDocument = { uri = uri }, edits = edits })
     end
   end
-  return out
+  return out, nil, creates
+end
+
+-- Creates the files of CreateFile operations (empty, as the LSP says; the text comes in the
+-- TextDocumentEdit that follows). An existing file is kept unless `overwrite` is set.
+local function create_files(creates)
+  for _, op in ipairs(creates) do
+    local path = vim.uri_to_fname(op.uri)
+    local options = op.options or {}
+    if vim.loop.fs_stat(path) == nil or options.overwrite then
+      vim.fn.mkdir(vim.fn.fnamemodify(path, ":h"), "p")
+      local fh, err = io.open(path, "w")
+      if not fh then
+        return "cannot create " .. path .. ": " .. tostring(err)
+      end
+      fh:close()
+    end
+    local bufnr = vim.fn.bufadd(path)
+    vim.fn.bufload(bufnr)
+    vim.bo[bufnr].buflisted = true
+  end
+  return nil
 end
 
 -- The edits without annotation ids, so that Neovim's apply_text_edits does not ask again.
@@ -136,7 +163,7 @@ function E.apply_edit(_, params, ctx)
   end
   local client = vim.lsp.get_client_by_id(ctx.client_id)
   local encoding = client and client.offset_encoding or "utf-16"
-  local doc_edits, why = text_document_edits(params.edit)
+  local doc_edits, why, creates = text_document_edits(params.edit)
   if not doc_edits then
     return { applied = false, failureReason = why }
   end
@@ -166,6 +193,10 @@ function E.apply_edit(_, params, ctx)
       flush_changes(client)
       return { applied = false, failureReason = reason }
     end
+  end
+  local failed = create_files(creates)
+  if failed then
+    return { applied = false, failureReason = failed }
   end
   for _, de in ipairs(doc_edits) do
     local bufnr = vim.uri_to_bufnr(de.textDocument.uri)

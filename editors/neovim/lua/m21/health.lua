@@ -92,7 +92,7 @@ function M.check()
   health.info("filetypes: " .. table.concat(cfg.filetypes or {}, ", "))
   local titles = {}
   for _, action in ipairs(cfg.actions or {}) do
-    table.insert(titles, action.title)
+    table.insert(titles, type(action) == "string" and action or action.title)
   end
   if #titles > 0 then
     health.info("your actions (sent as the m21 setting `actions`): " .. table.concat(titles, ", "))
