@@ -725,3 +725,220 @@ def test_neovim_preview_shows_the_diff_and_waits_for_a_key(
         assert "rejected in the preview" in refactor["message"]
         assert result["modified"] is False
         assert target.read_text(encoding="utf-8") == SOURCE
+
+
+# Other languages and user-defined actions (issue 11) ----------------------------------------
+#
+# The expected files below are the source with one literal block replaced by another, written
+# out here; the replacement block is also the body of the scripted reply (checked to be), so a
+# server that changed the reply's text could not also change the expectation.
+
+FIXTURE_REPLIES = REPO_ROOT / "fixtures" / "replies"
+
+TS_SOURCE = """\
+export interface Item {
+  price: number;
+  qty: number;
+}
+
+export function totalPrice(items: Item[], taxRate: number): number {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (item.qty > 0) {
+      total = total + item.price * item.qty;
+    }
+  }
+  return Math.round(total * (1 + taxRate) * 100) / 100;
+}
+
+export function label(item: Item): string {
+  return `${item.qty} x ${item.price}`;
+}
+"""
+
+TS_OLD = TS_SOURCE[
+    TS_SOURCE.index("export function totalPrice") : TS_SOURCE.index("\nexport function label")
+]
+
+TS_NEW = """\
+export function totalPrice(items: Item[], taxRate: number): number {
+  const subtotal = items
+    .filter((item) => item.qty > 0)
+    .reduce((sum, item) => sum + item.price * item.qty, 0);
+  return Math.round(subtotal * (1 + taxRate) * 100) / 100;
+}
+"""
+
+GO_SOURCE = """\
+package shop
+
+import "fmt"
+
+// Item is one line of a cart.
+type Item struct {
+\tPrice float64
+\tQty   int
+}
+
+func Label(it Item) string {
+\treturn fmt.Sprintf("%d x %.2f", it.Qty, it.Price)
+}
+"""
+
+GO_OLD = """\
+func Label(it Item) string {
+\treturn fmt.Sprintf("%d x %.2f", it.Qty, it.Price)
+}
+"""
+
+GO_NEW = '// Label formats an item as "qty x price" for the receipt.\n' + GO_OLD
+
+GO_ACTION_INSTRUCTION = "Write a doc comment for this function, in the language's own style."
+
+USER_ACTIONS = [
+    {
+        "title": "Add doc comment",
+        "instruction": GO_ACTION_INSTRUCTION,
+        "languages": ["go"],
+    },
+    # Limited to Python: it must not be offered in a Go file.
+    {"title": "Add type hints", "instruction": "Add type hints.", "languages": ["python"]},
+]
+
+
+def _nvim_project(tmp_path: Path, marker: str, name: str, text: str) -> Path:
+    """A project folder with its root marker (package.json, go.mod) and one source file."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / marker).write_text("{}\n" if marker.endswith(".json") else "module shop\n")
+    target = project / name
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def test_neovim_refactors_a_typescript_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """A TypeScript buffer gets the m21 client (the plugin attaches to its filetype) and the
+    Refactor code action replaces the selected function with the model's."""
+    assert TS_SOURCE.count(TS_OLD) == 1
+    assert TS_NEW in (FIXTURE_REPLIES / "nvim_ts_refactor.md").read_text(encoding="utf-8")
+    target = _nvim_project(tmp_path, "package.json", "cart.ts", TS_SOURCE)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(fixture="nvim_ts_refactor"))
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(TS_SOURCE, TS_OLD)),
+        action="Refactor with m2-1",
+    )
+    result, output = _finish(proc, result_path, editor_env)
+
+    assert result["filetype"] == "typescript"
+    assert "Refactor with m2-1" in result["menu"], result["menu"]
+    assert result["refactor_result"]["applied"] is True, result["refactor_result"]
+    assert target.read_text(encoding="utf-8") == TS_SOURCE.replace(TS_OLD, TS_NEW)
+    assert len(model_server.requests) == 1
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "for (let i = 0; i < items.length; i++)" in sent, "the selection did not reach the model"
+    assert "typescript" in sent.lower(), "the model was not told the language"
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+def test_neovim_user_action_from_setup_edits_a_go_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """setup{ actions = ... } reaches the server: the user's action is offered in a Go buffer
+    (the one limited to Python is not), picking it sends the user's instruction to the model,
+    and its edit lands in the file."""
+    assert GO_NEW in (FIXTURE_REPLIES / "nvim_go_doc_action.md").read_text(encoding="utf-8")
+    target = _nvim_project(tmp_path, "go.mod", "shop.go", GO_SOURCE)
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(fixture="nvim_go_doc_action"))
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(GO_SOURCE, GO_OLD)),
+        action="Add doc comment with m2-1",
+        actions=json.dumps(USER_ACTIONS),
+    )
+    result, output = _finish(proc, result_path, editor_env)
+
+    assert result["filetype"] == "go"
+    assert result["setup_problems"] == []
+    assert "Add doc comment with m2-1" in result["menu"], result["menu"]
+    assert "Add type hints with m2-1" not in result["menu"], result["menu"]
+    assert result["refactor_result"]["applied"] is True, result["refactor_result"]
+    assert target.read_text(encoding="utf-8") == GO_SOURCE.replace(GO_OLD, GO_NEW)
+    assert len(model_server.requests) == 1
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert json.dumps(GO_ACTION_INSTRUCTION)[1:-1] in sent, "the action's instruction was not sent"
+    assert "func Label(it Item) string" in sent, "the selection did not reach the model"
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+SETUP_CHECKS = Path(__file__).resolve().parent / "nvim" / "nvim_setup_checks.lua"
+
+# The Neovim filetypes of the languages the server checks (issue 11), as Neovim names them.
+CHECKED_FILETYPES = [
+    "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust",
+    "java", "c", "cpp", "lua", "json", "toml", "yaml", "sh", "bash",
+]  # fmt: skip
+
+
+def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
+    """Wrong actions in setup{} are named, one message per mistake, and left out; the valid
+    ones go to the server in both initializationOptions and the workspace/configuration
+    section, next to the other settings."""
+    good = {"title": "Docs", "instruction": "Write docs.", "kind": "refactor.rewrite"}
+    actions = [
+        good,
+        {"title": "", "instruction": "x"},
+        {"title": "Hints", "instrucion": "typo"},
+        {"title": "Scope", "instruction": "y", "scope": "module"},
+        "docstrings",
+        "Not a name",
+        42,
+    ]
+    result_path = tmp_path / "result.json"
+    env = dict(editor_env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
+    env["M21_ACTIONS"] = json.dumps(actions)
+    proc = subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(SETUP_CHECKS)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+    assert result_path.exists(), proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"], result["error"]
+
+    problems = result["problems"]
+    assert len(problems) == 6, problems
+    assert any(p.startswith("actions[2]") and "title" in p for p in problems), problems
+    hints = [p for p in problems if p.startswith('actions[3] ("Hints")')]
+    assert len(hints) == 2, problems
+    assert any("instruction must be" in p for p in hints), hints
+    assert any("unknown key instrucion" in p for p in hints), hints
+    assert any(p.startswith('actions[4] ("Scope")') and "scope must be" in p for p in problems)
+    assert any(p.startswith("actions[6]") and "names a built-in" in p for p in problems)
+    assert any(p.startswith("actions[7]") and "must be a table" in p for p in problems)
+    # One error message, shown once, that lists them all.
+    errors = [m for m in result["messages"] if m["level"] == 4]
+    assert len(errors) == 1 and all(p in errors[0]["msg"] for p in problems), result["messages"]
+
+    assert result["init_options"] == {"modelLabel": "X", "actions": [good, "docstrings"]}
+    assert result["settings"] == {"m21": {"modelLabel": "X", "actions": [good, "docstrings"]}}
+    assert result["filetypes"] == CHECKED_FILETYPES

@@ -19,6 +19,7 @@
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
 --   M21_SETTINGS      (optional) JSON object: the plugin's `settings` (the server's m21 section)
+--   M21_ACTIONS       (optional) JSON list: the plugin's `actions` (user-defined code actions)
 --   M21_WAIT_MS       upper bound for each wait
 --   M21_PLAIN         "1": no plugin; the server is started with Neovim's own client and
 --                     Neovim's own workspace/applyEdit handler (a config without the plugin)
@@ -123,8 +124,10 @@ if not plain then
   m21.setup({
     cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
     settings = settings and vim.fn.json_decode(settings) or nil,
+    actions = env("M21_ACTIONS") and vim.fn.json_decode(env("M21_ACTIONS")) or nil,
     cmd_env = cmd_env,
   })
+  result.setup_problems = m21.state.setup_problems
 end
 
 -- Without the plugin: Neovim's own client, default capabilities and handlers.
