@@ -942,3 +942,56 @@ def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
     assert result["init_options"] == {"modelLabel": "X", "actions": [good, "docstrings"]}
     assert result["settings"] == {"m21": {"modelLabel": "X", "actions": [good, "docstrings"]}}
     assert result["filetypes"] == CHECKED_FILETYPES
+
+
+CREATE_FILE = Path(__file__).resolve().parent / "nvim" / "nvim_create_file.lua"
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new", "existing"])
+def test_neovim_applies_an_action_target_file(nvim, editor_env, tmp_path, existed):
+    """An action with a target sends CreateFile{ignoreIfExists} + a TextDocumentEdit that
+    inserts at the end (docs/actions.md). Neovim advertises resourceOperations=create, so the
+    plugin's handler must create the file (in a folder that may not exist yet) and fill it,
+    and keep an existing file's text, appending to it."""
+    target = tmp_path / "tests" / "test_shop.py"
+    before = "import shop\n" if existed else ""
+    if existed:
+        target.parent.mkdir()
+        target.write_text(before, encoding="utf-8")
+    added = "def test_total():\n    assert shop.total_price([], 0) == 0\n"
+    line = before.count("\n")
+    edit = {
+        "documentChanges": [
+            {"kind": "create", "uri": "TARGET", "options": {"ignoreIfExists": True}},
+            {
+                "textDocument": {"uri": "TARGET", "version": None},
+                "edits": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": 0},
+                            "end": {"line": line, "character": 0},
+                        },
+                        "newText": added,
+                    }
+                ],
+            },
+        ]
+    }
+    result_path = tmp_path / "result.json"
+    env = dict(editor_env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
+    env.update(M21_TARGET=str(target), M21_EDIT=json.dumps(edit))
+    proc = subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(CREATE_FILE)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+    assert result_path.exists(), proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"], result["error"]
+    assert result["response"] == {"applied": True}, result["response"]
+    assert result["exists_before_write"] is True
+    assert target.read_text(encoding="utf-8") == before + added

@@ -102,6 +102,36 @@ local function stale(doc_edits)
   return nil
 end
 
+-- Whether `edits` add text ending in a newline at the very end of the buffer: after its last
+-- line, or into an empty file (a target action appends so). Vim keeps the file's final newline
+-- outside the lines, so such text leaves one empty line too many, which Neovim 0.11's
+-- apply_text_edits does not remove for an insert after the last line (0.7's does).
+local function appends_at_end(bufnr, edits)
+  local count = api.nvim_buf_line_count(bufnr)
+  local lines = api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  local empty_file = count == 1 and lines[1] == "" and not vim.bo[bufnr].modified
+    and vim.fn.getfsize(api.nvim_buf_get_name(bufnr)) <= 0
+  if lines[count] == "" and not empty_file then
+    return false -- the file ends with a blank line of its own; leave it as it is
+  end
+  for _, e in ipairs(edits) do
+    local ends_nl = type(e.newText) == "string" and e.newText:sub(-1) == "\n"
+    if ends_nl and (e.range.start.line >= count or empty_file) then
+      return true
+    end
+  end
+  return false
+end
+
+local function drop_extra_last_line(bufnr)
+  local count = api.nvim_buf_line_count(bufnr)
+  local last = api.nvim_buf_get_lines(bufnr, count - 1, count, false)[1]
+  local eol = vim.bo[bufnr].eol or (vim.bo[bufnr].fixeol and not vim.bo[bufnr].binary)
+  if count > 1 and last == "" and eol then
+    api.nvim_buf_set_lines(bufnr, count - 1, count, false, {})
+  end
+end
+
 local function buffer_lines(bufnr)
   if not api.nvim_buf_is_loaded(bufnr) then
     vim.fn.bufload(bufnr)
@@ -113,7 +143,11 @@ end
 local function lines_after(bufnr, edits, encoding)
   local scratch = api.nvim_create_buf(false, true)
   api.nvim_buf_set_lines(scratch, 0, -1, false, buffer_lines(bufnr))
+  local appends = appends_at_end(bufnr, edits)
   util.apply_text_edits(plain_edits(edits), scratch, encoding)
+  if appends then
+    drop_extra_last_line(scratch)
+  end
   local lines = api.nvim_buf_get_lines(scratch, 0, -1, false)
   api.nvim_buf_delete(scratch, { force = true })
   return lines
@@ -200,9 +234,16 @@ function E.apply_edit(_, params, ctx)
   end
   for _, de in ipairs(doc_edits) do
     local bufnr = vim.uri_to_bufnr(de.textDocument.uri)
+    if not api.nvim_buf_is_loaded(bufnr) then
+      vim.fn.bufload(bufnr)
+    end
+    local appends = appends_at_end(bufnr, de.edits)
     local ok, err = pcall(util.apply_text_edits, plain_edits(de.edits), bufnr, encoding)
     if not ok then
       return { applied = false, failureReason = tostring(err) }
+    end
+    if appends then
+      drop_extra_last_line(bufnr)
     end
   end
   return { applied = true }
