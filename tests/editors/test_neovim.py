@@ -807,26 +807,29 @@ USER_ACTIONS = [
 ]
 
 
-def _nvim_project(tmp_path: Path, marker: str, name: str, text: str) -> Path:
-    """A project folder with its root marker (package.json, go.mod) and one source file."""
+def _refactor_other_language(
+    nvim: str,
+    editor_env: dict[str, str],
+    m21_server_cmd: list[str],
+    model_server,
+    tmp_path: Path,
+    case: dict[str, str],
+    **inputs: str,
+) -> tuple[Path, dict[str, Any], str]:
+    """Plays one code action on ``case["old"]`` in a project with ``case["marker"]`` (the root
+    marker) and ``case["name"]`` holding ``case["source"]``; the model answers with the reply
+    ``case["fixture"]``, whose text must contain ``case["new"]``. Returns the file, what
+    Neovim recorded and its output, after checking the file on disk and the key."""
+    reply = (FIXTURE_REPLIES / (case["fixture"] + ".md")).read_text(encoding="utf-8")
+    assert case["new"] in reply
+    assert case["source"].count(case["old"]) == 1
     project = tmp_path / "project"
     project.mkdir()
-    (project / marker).write_text("{}\n" if marker.endswith(".json") else "module shop\n")
-    target = project / name
-    target.write_text(text, encoding="utf-8")
-    return target
-
-
-def test_neovim_refactors_a_typescript_file(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
-    """A TypeScript buffer gets the m21 client (the plugin attaches to its filetype) and the
-    Refactor code action replaces the selected function with the model's."""
-    assert TS_SOURCE.count(TS_OLD) == 1
-    assert TS_NEW in (FIXTURE_REPLIES / "nvim_ts_refactor.md").read_text(encoding="utf-8")
-    target = _nvim_project(tmp_path, "package.json", "cart.ts", TS_SOURCE)
+    (project / case["marker"]).write_text(case["marker_text"], encoding="utf-8")
+    target = project / case["name"]
+    target.write_text(case["source"], encoding="utf-8")
     result_path = tmp_path / "result.json"
-    model_server.enqueue(Step(fixture="nvim_ts_refactor"))
+    model_server.enqueue(Step(fixture=case["fixture"]))
     proc = _start(
         nvim,
         editor_env,
@@ -834,20 +837,52 @@ def test_neovim_refactors_a_typescript_file(
         file=str(target),
         result=str(result_path),
         server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(TS_SOURCE, TS_OLD)),
-        action="Refactor with m2-1",
+        range="{},{}".format(*line_span(case["source"], case["old"])),
+        **inputs,
     )
     result, output = _finish(proc, result_path, editor_env)
-
-    assert result["filetype"] == "typescript"
-    assert "Refactor with m2-1" in result["menu"], result["menu"]
+    assert inputs["action"] in result["menu"], result["menu"]
     assert result["refactor_result"]["applied"] is True, result["refactor_result"]
-    assert target.read_text(encoding="utf-8") == TS_SOURCE.replace(TS_OLD, TS_NEW)
+    assert target.read_text(encoding="utf-8") == case["source"].replace(case["old"], case["new"])
     assert len(model_server.requests) == 1
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    return target, result, output
+
+
+TS_CASE = {
+    "marker": "package.json",
+    "marker_text": "{}\n",
+    "name": "cart.ts",
+    "source": TS_SOURCE,
+    "old": TS_OLD,
+    "new": TS_NEW,
+    "fixture": "nvim_ts_refactor",
+}
+
+GO_CASE = {
+    "marker": "go.mod",
+    "marker_text": "module shop\n",
+    "name": "shop.go",
+    "source": GO_SOURCE,
+    "old": GO_OLD,
+    "new": GO_NEW,
+    "fixture": "nvim_go_doc_action",
+}
+
+
+def test_neovim_refactors_a_typescript_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """A TypeScript buffer gets the m21 client (the plugin attaches to its filetype) and the
+    Refactor code action replaces the selected function with the model's."""
+    _, result, _ = _refactor_other_language(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, TS_CASE,
+        action="Refactor with m2-1",
+    )  # fmt: skip
+    assert result["filetype"] == "typescript"
     sent = json.dumps(model_server.requests[0].json["messages"])
     assert "for (let i = 0; i < items.length; i++)" in sent, "the selection did not reach the model"
     assert "typescript" in sent.lower(), "the model was not told the language"
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
 
 
 def test_neovim_user_action_from_setup_edits_a_go_file(
@@ -856,34 +891,35 @@ def test_neovim_user_action_from_setup_edits_a_go_file(
     """setup{ actions = ... } reaches the server: the user's action is offered in a Go buffer
     (the one limited to Python is not), picking it sends the user's instruction to the model,
     and its edit lands in the file."""
-    assert GO_NEW in (FIXTURE_REPLIES / "nvim_go_doc_action.md").read_text(encoding="utf-8")
-    target = _nvim_project(tmp_path, "go.mod", "shop.go", GO_SOURCE)
-    result_path = tmp_path / "result.json"
-    model_server.enqueue(Step(fixture="nvim_go_doc_action"))
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_only",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(GO_SOURCE, GO_OLD)),
-        action="Add doc comment with m2-1",
-        actions=json.dumps(USER_ACTIONS),
-    )
-    result, output = _finish(proc, result_path, editor_env)
-
+    _, result, _ = _refactor_other_language(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, GO_CASE,
+        action="Add doc comment with m2-1", actions=json.dumps(USER_ACTIONS),
+    )  # fmt: skip
     assert result["filetype"] == "go"
     assert result["setup_problems"] == []
-    assert "Add doc comment with m2-1" in result["menu"], result["menu"]
     assert "Add type hints with m2-1" not in result["menu"], result["menu"]
-    assert result["refactor_result"]["applied"] is True, result["refactor_result"]
-    assert target.read_text(encoding="utf-8") == GO_SOURCE.replace(GO_OLD, GO_NEW)
-    assert len(model_server.requests) == 1
     sent = json.dumps(model_server.requests[0].json["messages"])
     assert json.dumps(GO_ACTION_INSTRUCTION)[1:-1] in sent, "the action's instruction was not sent"
     assert "func Label(it Item) string" in sent, "the selection did not reach the model"
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+
+
+def _run_headless(nvim: str, script: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Runs one of the headless check scripts (no server) and returns the JSON it wrote."""
+    result_path = cwd / "result.json"
+    env = dict(env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
+    proc = subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(script)],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+    assert result_path.exists(), proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"], result["error"]
+    return result
 
 
 SETUP_CHECKS = Path(__file__).resolve().parent / "nvim" / "nvim_setup_checks.lua"
@@ -909,21 +945,8 @@ def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
         "Not a name",
         42,
     ]
-    result_path = tmp_path / "result.json"
-    env = dict(editor_env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
-    env["M21_ACTIONS"] = json.dumps(actions)
-    proc = subprocess.run(
-        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(SETUP_CHECKS)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-    )
-    assert result_path.exists(), proc.stdout + proc.stderr
-    result = json.loads(result_path.read_text(encoding="utf-8"))
-    assert result["ok"], result["error"]
+    env = dict(editor_env, M21_ACTIONS=json.dumps(actions))
+    result = _run_headless(nvim, SETUP_CHECKS, env, tmp_path)
 
     problems = result["problems"]
     assert len(problems) == 6, problems
@@ -977,21 +1000,8 @@ def test_neovim_applies_an_action_target_file(nvim, editor_env, tmp_path, existe
             },
         ]
     }
-    result_path = tmp_path / "result.json"
-    env = dict(editor_env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
-    env.update(M21_TARGET=str(target), M21_EDIT=json.dumps(edit))
-    proc = subprocess.run(
-        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(CREATE_FILE)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-    )
-    assert result_path.exists(), proc.stdout + proc.stderr
-    result = json.loads(result_path.read_text(encoding="utf-8"))
-    assert result["ok"], result["error"]
+    env = dict(editor_env, M21_TARGET=str(target), M21_EDIT=json.dumps(edit))
+    result = _run_headless(nvim, CREATE_FILE, env, tmp_path)
     assert result["response"] == {"applied": True}, result["response"]
     assert result["exists_before_write"] is True
     assert target.read_text(encoding="utf-8") == before + added

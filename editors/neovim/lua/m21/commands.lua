@@ -45,16 +45,23 @@ local function execute(bufnr, command, args, on_result, arguments)
   end, bufnr)
 end
 
---- :M21Refactor [instruction] — refactor the range (or the code under the cursor).
-function X.refactor(opts)
+-- Runs `command` on the range of a user command's `opts` in the current buffer.
+local function on_range(command, opts, instruction, on_result)
   local bufnr = api.nvim_get_current_buf()
   local client = client_mod.ensure(bufnr)
   if not client then
     return
   end
   local range = m21().command_range(opts, bufnr, client.offset_encoding)
-  local args = m21().command_arguments(bufnr, range, opts and opts.args)
-  execute(bufnr, "m21.refactor", args, function(result)
+  local args = m21().command_arguments(bufnr, range, instruction)
+  execute(bufnr, command, args, function(result)
+    on_result(bufnr, result)
+  end)
+end
+
+--- :M21Refactor [instruction] — refactor the range (or the code under the cursor).
+function X.refactor(opts)
+  on_range("m21.refactor", opts, opts and opts.args, function(_, result)
     -- With progress on, its end message already said how it went (and failures come as a
     -- message from the server): only say it here when progress is off.
     local text = ui.summary(result)
@@ -66,14 +73,7 @@ end
 
 --- :M21Explain — explain the range (or the code under the cursor) in a floating window.
 function X.explain(opts)
-  local bufnr = api.nvim_get_current_buf()
-  local client = client_mod.ensure(bufnr)
-  if not client then
-    return
-  end
-  local range = m21().command_range(opts, bufnr, client.offset_encoding)
-  local args = m21().command_arguments(bufnr, range, nil)
-  execute(bufnr, "m21.explain", args, function(result)
+  on_range("m21.explain", opts, nil, function(bufnr, result)
     m21()._show_explain_result(bufnr, result)
   end)
 end
