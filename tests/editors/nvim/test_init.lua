@@ -213,6 +213,7 @@ local function pick(title)
     if chosen then
       on_choice(items[chosen], chosen)
     else
+      result.missing_action = title
       on_choice(nil, nil)
     end
   end
@@ -415,6 +416,9 @@ local function refactor_only(bufnr)
   local before = run_code_action(first, last)
   step("code action chosen")
   wait_for("the refactor command's answer", function()
+    if result.missing_action then
+      error("no code action " .. result.missing_action .. " in the menu: " .. table.concat(result.menu, " | "), 0)
+    end
     return #result.commands > before
   end)
   result.refactor_result = result.commands[#result.commands].result
