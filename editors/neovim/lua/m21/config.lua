@@ -18,7 +18,7 @@ C.defaults = {
   settings = {},
   -- Your own code actions: { { title = ..., instruction = ..., kind?, languages?, scope?,
   -- name?, target? } } or built-in names ("docstrings", "defaults"). Sent to the server as the
-  -- `actions` key of the `m21` settings (docs/actions.md); nil keeps the server's defaults.
+  -- `actions` key of the `m21` settings (docs/actions.md); nil leaves the key out.
   actions = nil,
   -- Python and the languages whose edits the server checks with tree-sitter. Neovim sends the
   -- filetype as the LSP languageId (so "sh", not "shellscript"; see :h m21-filetypes).
