@@ -23,6 +23,7 @@ from .model.types import Progress, Usage
 from .pipeline import run as pipeline
 from .pipeline.types import RefactorRequest, RefactorResult
 from .text.positions import LineIndex
+from .user_actions import BUILTINS, Action, find, resolve_target, target_request, target_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -230,10 +231,41 @@ def _edits_json(text: str, result_edits: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _selection(args: argparse.Namespace, text: str) -> tuple[int, int]:
+def _selection(
+    args: argparse.Namespace, text: str, action: Action | None = None
+) -> tuple[int, int]:
     if args.lines:
         return parse_lines(args.lines, text)
-    return parse_range(args.range, text)
+    if args.range:
+        return parse_range(args.range, text)
+    if action is not None and action.scope == "file":
+        return 0, len(text)
+    raise UsageError("Give --lines A-B or --range L1:C1-L2:C2 (only a 'file' action needs none).")
+
+
+# File suffixes to LSP language ids, for an action's ``languages`` (the CLI has no editor
+# to say which language a file is).
+_LANGUAGE_IDS = {
+    "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript",
+    "cjs": "javascript", "jsx": "javascriptreact", "ts": "typescript",
+    "tsx": "typescriptreact", "rs": "rust", "go": "go", "java": "java", "c": "c",
+    "h": "c", "cc": "cpp", "cpp": "cpp", "hpp": "cpp", "lua": "lua", "json": "json",
+    "toml": "toml", "yaml": "yaml", "yml": "yaml", "sh": "shellscript", "bash": "shellscript",
+}  # fmt: skip
+
+
+def _action_for(name: str, settings: config.Settings, path: Path) -> Action:
+    """The action named ``name``: the settings' (``M21_ACTIONS``) first, then a built-in."""
+    action = find(settings.actions, name) or BUILTINS.get(name)
+    if action is None:
+        known = ", ".join(dict.fromkeys([a.name for a in settings.actions] + list(BUILTINS)))
+        raise UsageError(f"There is no action named {name!r} (actions: {known}).")
+    language = _LANGUAGE_IDS.get(path.suffix.lstrip("."), _language_of(path))
+    if not action.applies_to(language):
+        raise UsageError(
+            f"{action.title!r} is for {', '.join(action.languages)}, not {language} ({path.name})."
+        )
+    return action
 
 
 def _language_of(path: Path) -> str:
@@ -255,19 +287,30 @@ def _settings_for_run() -> config.Settings:
 async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .model.client import ModelClient
 
+    if not (args.action or args.lines or args.range):
+        raise UsageError("refactor needs one of the arguments --lines, --range (or --action).")
     path = Path(args.path)
     text = _read(path)
-    start, end = _selection(args, text)
-    settings = _settings_for_run()
+    action: Action | None = None
+    if args.action:
+        settings = _settings_for_run()
+        action = _action_for(args.action, settings, path)
+        start, end = _selection(args, text, action)
+    else:
+        start, end = _selection(args, text)
+        settings = _settings_for_run()
+    if action is not None and action.target is not None:
+        return await _run_target_action(args, action, settings, path, text, start, end, out, err)
     req = RefactorRequest(
         text=text,
         start=start,
         end=end,
-        instruction=args.instruction,
+        instruction=action.instruction if action else args.instruction,
         language_id=_language_of(path),
         path=str(path),
     )
-    progress = TerminalProgress(err, f"Refactor with {settings.model_label}")
+    verb = action.title if action else "Refactor"
+    progress = TerminalProgress(err, f"{verb} with {settings.model_label}")
     try:
         async with ModelClient(settings) as client:
             result = await pipeline.refactor(req, settings, client, progress)
@@ -298,6 +341,126 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         print(f"Applied to {path} ({len(edits)} edit(s)).", file=err)
     else:
         out.write(diff)
+    return EXIT_OK
+
+
+async def _run_target_action(
+    args: argparse.Namespace,
+    action: Action,
+    settings: config.Settings,
+    path: Path,
+    text: str,
+    start: int,
+    end: int,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """An action with a target: print the target's diff, or create/append to it (--apply)."""
+    from .limits import refused_path_reason
+    from .model.client import ModelClient
+
+    assert action.target is not None
+    try:
+        target, shown = resolve_target(action.target.file, path, Path.cwd())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    reason = refused_path_reason(settings, str(target))
+    if reason:
+        raise UsageError(reason)
+    existed = target.exists()
+    existing = _read(target) if existed else ""
+    req = target_request(
+        action,
+        text[start:end],
+        source=path,
+        path=target,
+        shown=shown,
+        existing=existing,
+        language_id=_LANGUAGE_IDS.get(path.suffix.lstrip("."), _language_of(path)),
+    )
+    progress = TerminalProgress(err, f"{action.title} with {settings.model_label}")
+    try:
+        async with ModelClient(settings) as client:
+            result = await pipeline.refactor(req, settings, client, progress)
+    finally:
+        progress.clear()
+    progress.line(_summary(result.seconds, result.usage, result.model_calls))
+    new_text = target_text(existing, req, result.new_text)
+    applied = False
+    if new_text is not None and args.apply:
+        if (_read(target) if target.exists() else "") != existing:
+            raise M21Error(f"{shown} changed while the model was working; nothing was written.")
+        _create_or_replace(target, new_text, existed)
+        applied = True
+    diff = unified_diff(existing, new_text or existing, shown)
+    size = len((new_text or "").encode("utf-8"))
+    if args.json:
+        report = {
+            "path": str(path),
+            "action": action.name,
+            "target": str(target),
+            "targetPath": shown,
+            "existed": existed,
+            "changed": new_text is not None,
+            "applied": applied,
+            "bytes": size,
+            "text": new_text,
+            "usage": result.usage.as_dict(),
+            "modelCalls": result.model_calls,
+            "seconds": round(result.seconds, 3),
+            "diff": diff,
+        }
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    elif new_text is None:
+        print(f"The model wrote nothing new for {shown}; nothing to do.", file=err)
+    elif applied:
+        print(f"{'Added to' if existed else 'Created'} {shown} ({size} bytes).", file=err)
+    else:
+        out.write(diff)
+        print(f"Would {'append to' if existed else 'create'} {shown} ({size} bytes); "
+              "--apply writes it.", file=err)  # fmt: skip
+    return EXIT_OK
+
+
+def _create_or_replace(path: Path, text: str, existed: bool) -> None:
+    """Write a target: atomically over an existing file; a new one is created empty first
+    (exclusively, with the umask's mode) so :func:`write_atomically` has a mode to keep,
+    and removed again if the write fails."""
+    if existed:
+        write_atomically(path, text)
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=False)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise M21Error(f"{path}: cannot create it ({reason}); nothing was written.") from None
+    try:
+        write_atomically(path, text)
+    except M21Error:
+        path.unlink(missing_ok=True)
+        raise
+
+
+async def _run_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``m21-lsp actions``: the actions in force (M21_ACTIONS), then the built-ins."""
+    settings = config.load()
+    rows = [(a, "M21_ACTIONS") for a in settings.actions]
+    rows += [(a, "built-in") for a in BUILTINS.values() if not find(settings.actions, a.name)]
+    if args.json:
+        json.dump([{**a.as_dict(), "from": where} for a, where in rows], out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    if not settings.actions:
+        print("No actions set (M21_ACTIONS is empty); built-ins can be named:", file=err)
+    for action, where in rows:
+        langs = ",".join(action.languages) or "any"
+        target = f" -> {action.target.file}" if action.target else ""
+        out.write(
+            f"{action.name:<16} {action.title} [{action.kind}; {langs}; {action.scope}"
+            f"{target}] ({where})\n"
+        )
     return EXIT_OK
 
 
@@ -556,9 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"m21-lsp {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add_selection(p: argparse.ArgumentParser) -> None:
+    def add_selection(p: argparse.ArgumentParser, *, required: bool = True) -> None:
         p.add_argument("path", help="the file to work on")
-        group = p.add_mutually_exclusive_group(required=True)
+        group = p.add_mutually_exclusive_group(required=required)
         group.add_argument("--lines", metavar="A-B", help="1-based inclusive whole lines")
         group.add_argument(
             "--range",
@@ -568,13 +731,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     refactor = sub.add_parser("refactor", help="refactor a selection; prints a diff")
-    add_selection(refactor)
-    refactor.add_argument("--instruction", "-i", help="what to do (default: improve it)")
+    add_selection(refactor, required=False)
+    what = refactor.add_mutually_exclusive_group()
+    what.add_argument("--instruction", "-i", help="what to do (default: improve it)")
+    what.add_argument(
+        "--action", "-a", metavar="NAME", help="run an action by name (see `m21-lsp actions`)"
+    )
     refactor.add_argument("--apply", action="store_true", help="rewrite the file atomically")
 
     explain = sub.add_parser("explain", help="explain a selection as markdown")
     add_selection(explain)
 
+    actions = sub.add_parser("actions", help="list the actions --action can run")
+    actions.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub.add_parser("doctor", help="show the configuration and check the endpoint")
     sub.add_parser("demo", help="offline demo with a recorded reply")
 
@@ -595,6 +764,7 @@ def main(
     runner = {
         "refactor": _run_refactor,
         "explain": _run_explain,
+        "actions": _run_actions,
         "doctor": _run_doctor,
         "demo": _run_demo,
     }[args.command]

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, register_secret
+from .user_actions import Action, parse_actions
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "minimax/m2-1"
@@ -148,6 +149,9 @@ class Settings:
         env=("M21_SECRET_GLOBS",),
         shown_default="`.env*`, `*.pem`, `*.key`, `id_rsa*`, `secrets.*`, …",
     )
+    # A workspace may define actions (a team's conventions): they only choose instructions.
+    # None by default: the light bulb shows Refactor and Explain until a user asks for more.
+    actions: tuple[Action, ...] = _setting((), "actions", env=("M21_ACTIONS",))
     allow_workspace_base_url: bool = _setting(
         False, "bool", env=("M21_ALLOW_WORKSPACE_BASE_URL",), workspace=None, quiet_env=True
     )
@@ -172,6 +176,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "api_key":
                 value = "set" if value else "unset"
+            elif f.name == "actions":
+                value = [a.as_dict() for a in value]
             elif isinstance(value, tuple):
                 value = list(value)
             out[_camel(f.name)] = value
@@ -340,6 +346,17 @@ def apply_overrides(
             problems.append(f"{source}: unknown setting {wire!r} (ignored)")
             continue
         if raw is None:
+            continue
+        if SPECS[name].kind == "actions":
+            # Entry by entry: a bad entry is dropped, the good ones still count.
+            try:
+                changes[name], bad = parse_actions(raw, (labels or {}).get(wire, wire))
+            except ValueError as exc:
+                label = (labels or {}).get(wire, wire)
+                kept = "; keeping the previous actions" if keeping else ""
+                problems.append(f"{source}: {label} {exc}{kept}")
+                continue
+            problems += [f"{source}: {p}" for p in bad]
             continue
         try:
             value = _check(SPECS[name], _coerce(SPECS[name], raw))

@@ -61,6 +61,7 @@ class Client(LanguageClient):
         self.registrations: list[types.Registration] = []
         self.docs: dict[str, tuple[int, str]] = {}
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
+        self.created: list[types.CreateFile] = []
         self.apply_mode: str = "apply"  # "apply" | "reject"
         self.encoding = "utf-16"
         self._event = asyncio.Event()
@@ -180,6 +181,12 @@ class Client(LanguageClient):
         edit = params.edit
         changes: list[tuple[str, int | None, list[Any]]] = []
         for doc_edit in edit.document_changes or []:
+            if isinstance(doc_edit, types.CreateFile):
+                # A client that creates files: an empty buffer, unless it is there already.
+                self.created.append(doc_edit)
+                if doc_edit.uri not in self.docs:
+                    self.docs[doc_edit.uri] = (0, "")
+                continue
             assert isinstance(doc_edit, types.TextDocumentEdit)
             changes.append(
                 (doc_edit.text_document.uri, doc_edit.text_document.version, doc_edit.edits)
@@ -195,6 +202,8 @@ class Client(LanguageClient):
                 )
             new_text = apply_lsp_edits(text, text_edits, self.encoding)
             self.docs[uri] = (current_version + 1, new_text)
+            if uri in {c.uri for c in self.created} and current_version == 0:
+                continue  # a file this client created, not opened: the server is not told
             self.text_document_did_change(
                 types.DidChangeTextDocumentParams(
                     text_document=types.VersionedTextDocumentIdentifier(

@@ -19,11 +19,15 @@ from lsprotocol import types
 
 from ..text import selection
 from ..text.positions import Encoding
+from ..user_actions import Action
 from .documents import Snapshot
 
 REFACTOR_COMMAND = "m21.refactor"
 EXPLAIN_COMMAND = "m21.explain"
 FIX_COMMAND = "m21.fix"
+# A user-defined action is m21.refactor with an "action" argument naming it (docs/actions.md):
+# editors that already handle m21.refactor's progress and result handle actions too.
+ACTION_COMMAND = REFACTOR_COMMAND
 COMMANDS = (REFACTOR_COMMAND, EXPLAIN_COMMAND, FIX_COMMAND)
 
 REFACTOR_KIND = types.CodeActionKind.RefactorRewrite.value  # "refactor.rewrite"
@@ -45,11 +49,18 @@ def wanted(kind: str, only: Sequence[Any] | None) -> bool:
     return any(kind == k or kind.startswith(k + ".") for k in map(_kind, only))
 
 
-def target_range(snap: Snapshot, start: int, end: int) -> tuple[int, int]:
-    """An empty or one-character range means "here": take the enclosing construct."""
-    if end - start <= 1:
-        return selection.expand_range(snap.text, start, end)
-    return start, end
+def target_range(snap: Snapshot, start: int, end: int, scope: str = "selection") -> tuple[int, int]:
+    """An empty or one-character range means "here": what "here" is, is the ``scope``.
+
+    ``selection`` and ``function`` (Refactor's rule): the smallest enclosing ``def``/``class``
+    (decorators included) or, at module level, the enclosing statement; ``file``: the whole
+    document, for actions that want all of it (a module docstring, tests for a module).
+    """
+    if end - start > 1:
+        return start, end
+    if scope == "file":
+        return 0, len(snap.text)
+    return selection.expand_range(snap.text, start, end)
 
 
 def enclosing(text: str, start: int, end: int) -> tuple[int, int]:
@@ -93,6 +104,7 @@ def command_arguments(
     *,
     instruction: str | None = None,
     diagnostics: Sequence[str] = (),
+    action: str | None = None,
 ) -> list[Any]:
     rng = snap.range(start, end, encoding)
     arg: dict[str, Any] = {
@@ -107,6 +119,8 @@ def command_arguments(
         arg["instruction"] = instruction
     if diagnostics:
         arg["diagnostics"] = list(diagnostics)
+    if action:
+        arg["action"] = action
     return [arg]
 
 
@@ -115,17 +129,19 @@ def build_actions(
     params: types.CodeActionParams,
     encoding: Encoding,
     label: str,
+    user_actions: Sequence[Action] = (),
 ) -> list[types.CodeAction]:
     only = params.context.only
     want_refactor = wanted(REFACTOR_KIND, only)
     want_explain = wanted(EXPLAIN_KIND, only)
     related = [d for d in params.context.diagnostics or () if overlaps(d.range, params.range)]
     want_fix = bool(related) and wanted(FIX_KIND, only)
-    if not (want_refactor or want_explain or want_fix):
+    mine = [a for a in user_actions if a.applies_to(snap.language_id) and wanted(a.kind, only)]
+    if not (want_refactor or want_explain or want_fix or mine):
         return []
 
-    start, end = snap.offsets(params.range, encoding)
-    start, end = target_range(snap, start, end)
+    raw_start, raw_end = snap.offsets(params.range, encoding)
+    start, end = target_range(snap, raw_start, raw_end)
     actions: list[types.CodeAction] = []
     if start < end and snap.text[start:end].strip():
         args = command_arguments(snap, start, end, encoding)
@@ -147,6 +163,19 @@ def build_actions(
                     command=types.Command(title=title, command=EXPLAIN_COMMAND, arguments=args),
                 )
             )
+    for action in mine:
+        a, b = target_range(snap, raw_start, raw_end, action.scope)
+        if a >= b or not snap.text[a:b].strip():
+            continue
+        title = f"{action.title} with {label}"
+        args = command_arguments(snap, a, b, encoding, action=action.name)
+        actions.append(
+            types.CodeAction(
+                title=title,
+                kind=action.kind,
+                command=types.Command(title=title, command=ACTION_COMMAND, arguments=args),
+            )
+        )
     if want_fix:
         fix = _fix_action(snap, params, related, encoding, label)
         if fix is not None:

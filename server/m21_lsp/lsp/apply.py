@@ -24,14 +24,19 @@ This module knows nothing about progress wiring or cancellation; it answers thro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls import uris
 
 from ..config import Settings
-from ..errors import StaleDocument, scrub
-from ..pipeline.edits import OffsetEdit
+from ..errors import SecretFileRefused, StaleDocument, UsageError, scrub
+from ..limits import refused_path_reason
+from ..pipeline.edits import OffsetEdit, minimal_edits
 from ..pipeline.types import RefactorRequest, RefactorResult
+from ..text.positions import LineIndex
+from ..user_actions import Action, resolve_target, target_request, target_text
 from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed
@@ -218,3 +223,143 @@ def workspace_edit(
             )
         },
     )
+
+
+# ---------------------------------------------------------------------------- targets
+def _workspace_root(ls: M21Server, doc: Path) -> Path | None:
+    """The innermost workspace folder holding ``doc`` (targets are relative to it)."""
+    roots: list[Path] = []
+    for folder in (ls.workspace.folders or {}).values():
+        if folder.uri.startswith("file:"):
+            roots.append(Path(uris.to_fs_path(folder.uri) or "").resolve())
+    if ls.workspace.root_path:
+        roots.append(Path(ls.workspace.root_path).resolve())
+    inside = [r for r in roots if doc.resolve().is_relative_to(r)]
+    return max(inside, key=lambda r: len(r.parts)) if inside else None
+
+
+def _client_creates_files(ls: M21Server) -> bool:
+    caps = ls.client_capabilities.workspace
+    edit_caps = caps.workspace_edit if caps is not None else None
+    if not (caps and caps.apply_edit and edit_caps and edit_caps.document_changes):
+        return False
+    operations = edit_caps.resource_operations or []
+    return any(getattr(op, "value", op) == "create" for op in operations)
+
+
+async def write_target(
+    ls: M21Server, run: Run, target: Any, action: Action, settings: Settings
+) -> CommandResult:
+    """Ask for the new code of the action's target file and create or append to it.
+
+    The model is shown the target file as the document (so its checks, the Python parse and
+    the structural guard, run on the file that will change) with the selected code placed
+    at its end as the selection; the checked file is what is written, as the minimal edits
+    from what the file holds now (the reply's imports may join the file's own).
+    """
+    assert action.target is not None
+    snap: Snapshot = target.snap
+    if not snap.path:
+        raise UsageError("This document has no file path, so there is nowhere to write to.")
+    source = Path(snap.path)
+    try:
+        path, shown = resolve_target(action.target.file, source, _workspace_root(ls, source))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    reason = refused_path_reason(settings, str(path))
+    if reason:
+        raise SecretFileRefused(reason)
+    uri = uris.from_fs_path(str(path)) or path.as_uri()
+    open_doc = ls.documents.get(ls.workspace, uri)
+    existed = open_doc is not None or path.exists()
+    if open_doc is not None:
+        existing, version = open_doc.text, open_doc.version
+    else:
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        version = None
+    req = target_request(
+        action,
+        snap.text[target.start : target.end],
+        source=source,
+        path=path,
+        shown=shown,
+        existing=existing,
+        language_id=snap.language_id,
+    )
+    async with ls.clients.use(settings) as client:
+        result = await run.model(
+            lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
+        )
+    run.usage = result.usage
+    new_text = target_text(existing, req, result.new_text)
+    if new_text is None:
+        message = f"{settings.model_label} wrote nothing new for {shown}; nothing was created."
+        run.progress.end(message)
+        return run.summary(kind="unchanged", message=message)
+    # Mostly an append; the pipeline may also have moved an import up to the file's imports.
+    changes = minimal_edits(existing, new_text)
+    size = len(new_text.encode("utf-8"))
+    keys = {"targetUri": uri, "targetPath": shown, "bytes": size, "existed": existed}
+    verb = "append to" if existed else "create"
+    if not _client_creates_files(ls):
+        message = (
+            f"This editor cannot create files from a server (no workspace edit resource "
+            f"operation 'create'), so nothing was applied: it would {verb} {shown} "
+            f"({size} bytes). The text is in this command's result under 'text'."
+        )
+        run.progress.end(message)
+        return run.summary(kind="wouldCreate", message=message, text=new_text, **keys)
+    encoding = Documents.encoding(ls.workspace)
+    index = LineIndex(existing)
+    annotate = settings.confirm_edits and bool(
+        ls.client_capabilities.workspace
+        and ls.client_capabilities.workspace.workspace_edit
+        and ls.client_capabilities.workspace.workspace_edit.change_annotation_support
+    )
+    annotation = ANNOTATION_ID if annotate else None
+    text_edits: list[Any] = []
+    for change in sorted(changes, key=lambda e: (e.start, e.end)):
+        rng = to_range(index, change.start, change.end, encoding)
+        text_edits.append(
+            types.AnnotatedTextEdit(
+                range=rng, new_text=change.new_text, annotation_id=ANNOTATION_ID
+            )
+            if annotate
+            else types.TextEdit(range=rng, new_text=change.new_text)
+        )
+    edit = types.WorkspaceEdit(
+        document_changes=[
+            types.CreateFile(
+                uri=uri,
+                options=types.CreateFileOptions(ignore_if_exists=True),
+                annotation_id=annotation,
+            ),
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=wire_version(ls.client_info, version)
+                ),
+                edits=text_edits,
+            ),
+        ],
+        change_annotations={
+            ANNOTATION_ID: types.ChangeAnnotation(
+                label=f"{run.title}: {verb} {shown}",
+                needs_confirmation=True,
+                description=f"{size} bytes added to {shown}.",
+            )
+        }
+        if annotate
+        else None,
+    )
+    run.progress.stop_cancellable(f"writing {shown}")
+    response = await ls.workspace_apply_edit_async(
+        types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
+    )
+    if not response.applied:
+        reason = response.failure_reason or "the editor did not apply it"
+        message = f"{shown} was not written ({reason})."
+        run.progress.end(message)
+        return run.summary(kind="declined", message=message)
+    message = f"{'Added to' if existed else 'Created'} {shown} ({size} bytes)."
+    run.progress.end(message)
+    return run.summary(kind="created", message=message, applied=True, **keys)

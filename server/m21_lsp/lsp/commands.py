@@ -1,5 +1,9 @@
 """``m21.refactor`` / ``m21.fix`` / ``m21.explain``: the long model calls live here.
 
+``m21.refactor`` with an ``action`` argument runs a user-defined action (``docs/actions.md``)
+by name: Refactor with the action's instruction, scope and target, so it shares every
+check, the preview and the cancel.
+
 They run in ``workspace/executeCommand`` (never in a request a client times out, such as
 ``codeAction/resolve``), report work-done progress, and can be cancelled two ways:
 
@@ -19,6 +23,7 @@ Neovim's landing check) is :mod:`.apply`'s job; the result's shape is :mod:`.res
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import traceback
 from collections.abc import Coroutine, Mapping, Sequence
@@ -33,9 +38,10 @@ from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scr
 from ..limits import refused_path_reason
 from ..model.types import Usage
 from ..pipeline.types import RefactorRequest
+from ..user_actions import Action, find
 from . import lazy
 from .actions import target_range
-from .apply import apply_refactor
+from .apply import apply_refactor, write_target
 from .documents import Documents, Snapshot
 from .progress import WorkProgress
 from .results import CommandResult
@@ -79,7 +85,9 @@ def _position(value: Any, what: str) -> types.Position:
     return types.Position(line=value["line"], character=value["character"])
 
 
-def parse_target(ls: M21Server, args: Sequence[Any], settings: Settings) -> Target:
+def parse_target(
+    ls: M21Server, args: Sequence[Any], settings: Settings, *, scope: str = "selection"
+) -> Target:
     """Read ``[{uri, version?, range, instruction?, diagnostics?}]`` against the open document."""
     if len(args) != 1 or not isinstance(args[0], Mapping):
         raise UsageError(
@@ -108,7 +116,7 @@ def parse_target(ls: M21Server, args: Sequence[Any], settings: Settings) -> Targ
         end=_position(rng.get("end"), "range.end"),
     )
     start, end = snap.offsets(lsp_range, Documents.encoding(ls.workspace))
-    start, end = target_range(snap, start, end)
+    start, end = target_range(snap, start, end, scope)
     instruction = arg.get("instruction")
     if instruction is not None and not isinstance(instruction, str):
         raise UsageError("The command's 'instruction' must be a string.")
@@ -271,6 +279,8 @@ class Run:
 
 # ---------------------------------------------------------------------------- refactor
 async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False) -> CommandResult:
+    if not fix and len(args) == 1 and isinstance(args[0], Mapping) and "action" in args[0]:
+        return await run_action(ls, args)
     await ls.wait_for_settings()
     settings = ls.settings
     verb = "Fix" if fix else "Refactor"
@@ -279,6 +289,59 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         if fix and not target.diagnostics:
             raise UsageError("Fix needs the diagnostics to fix; use the quick fix action.")
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
+        req = target.request()
+        async with ls.clients.use(settings) as client:
+            result = await run.model(
+                lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
+            )
+        run.usage = result.usage
+        if not result.changed:
+            message = f"{settings.model_label} suggested no change."
+            run.progress.end(message)
+            return run.summary(kind="unchanged", message=message, warnings=result.warnings)
+        run.progress.stop_cancellable("applying the edit")
+        return await apply_refactor(ls, run, target.snap, req, result, settings)
+    return run.outcome()
+
+
+# ---------------------------------------------------------------------------- actions
+def action_named(args: Sequence[Any], settings: Settings) -> Action:
+    """The action the command's ``action`` names, looked up in the settings in force now:
+    the instruction never travels through the client."""
+    name = args[0].get("action") if len(args) == 1 and isinstance(args[0], Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise UsageError("The command's 'action' must be an action's name: use the code action.")
+    action = find(settings.actions, name)
+    if action is None:
+        known = ", ".join(a.name for a in settings.actions) or "none"
+        raise UsageError(f"There is no action named {name!r} (actions: {known}).")
+    return action
+
+
+async def run_action(ls: M21Server, args: Sequence[Any]) -> CommandResult:
+    await ls.wait_for_settings()
+    settings = ls.settings
+    try:
+        action = action_named(args, settings)
+        title = f"{action.title} with {settings.model_label}"
+    except UsageError:
+        action, title = None, f"Action with {settings.model_label}"
+    with Run(ls, title) as run:
+        if action is None:
+            action = action_named(args, settings)  # raises again, inside Run: one message
+        target = dataclasses.replace(
+            parse_target(ls, args, settings, scope=action.scope),
+            instruction=action.instruction,
+            diagnostics=(),
+        )
+        if not action.applies_to(target.snap.language_id):
+            raise UsageError(
+                f"{action.title!r} is for {', '.join(action.languages)}, "
+                f"not {target.snap.language_id}."
+            )
+        await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
+        if action.target is not None:
+            return await write_target(ls, run, target, action, settings)
         req = target.request()
         async with ls.clients.use(settings) as client:
             result = await run.model(

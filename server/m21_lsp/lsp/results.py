@@ -13,10 +13,12 @@ checkable):
   ``modelCalls``, ``pipelineSeconds``);
 * ``explained`` — :class:`ExplainedResult` (``markdown``);
 * ``unsupported`` — :class:`UnsupportedResult` (``edit``: the ``WorkspaceEdit`` the client
-  could not take from the server).
+  could not take from the server);
+* ``created`` / ``wouldCreate`` — a user action with a target (``targetUri``,
+  ``targetPath``, ``bytes``, ``existed``; ``wouldCreate`` adds ``text``).
 
 ``kind`` is ``"applied"``, ``"explained"``, ``"cancelled"``, ``"declined"``,
-``"unchanged"``, ``"unsupported"`` or an error kind from :mod:`m21_lsp.errors`
+``"unchanged"``, ``"unsupported"``, ``"created"``, ``"wouldCreate"`` or an error kind from :mod:`m21_lsp.errors`
 (``"auth"``, ``"timeout"``…, ``"internal"`` for a crash); ``reason`` repeats the kind for
 failures and is None otherwise. ``seconds`` is the command's wall time; ``usage`` is None
 when no model call finished.
@@ -64,7 +66,24 @@ class UnsupportedResult(CommandResult):
     edit: dict[str, Any]
 
 
+class CreatedResult(CommandResult):
+    """A user action with a target wrote its file (docs/actions.md)."""
+
+    targetUri: str
+    targetPath: str
+    bytes: int
+    existed: bool
+
+
+class WouldCreateResult(CreatedResult):
+    """The client cannot create files: nothing applied; ``text`` is what would be written."""
+
+    text: str
+
+
 SHAPES: dict[str, type[CommandResult]] = {
+    "created": CreatedResult,
+    "wouldCreate": WouldCreateResult,
     "applied": AppliedResult,
     "explained": ExplainedResult,
     "unsupported": UnsupportedResult,

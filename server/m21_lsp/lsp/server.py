@@ -85,6 +85,16 @@ def did_close(ls: M21Server, params: types.DidCloseTextDocumentParams) -> None:
 
 
 # ---------------------------------------------------------------------------- features
+async def code_action_when_ready(
+    ls: M21Server, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    """:func:`code_action`, except that a request arriving before the client's configuration
+    waits for it, since its ``actions`` decide what is offered (afterwards: no wait)."""
+    if not ls.settings_ready.is_set():
+        await ls.wait_for_settings()
+    return code_action(ls, params)
+
+
 def code_action(ls: M21Server, params: types.CodeActionParams) -> list[types.CodeAction]:
     snap = ls.documents.get(ls.workspace, params.text_document.uri)
     if snap is None:
@@ -93,7 +103,7 @@ def code_action(ls: M21Server, params: types.CodeActionParams) -> list[types.Cod
     if refused_path_reason(settings, snap.path):
         return []
     encoding = ls.documents.encoding(ls.workspace)
-    return actions.build_actions(snap, params, encoding, settings.model_label)
+    return actions.build_actions(snap, params, encoding, settings.model_label, settings.actions)
 
 
 def resolve_code_action(ls: M21Server, params: types.CodeAction) -> types.CodeAction:
@@ -128,7 +138,7 @@ FEATURES: tuple[tuple[str, Any, Callable[..., Any]], ...] = (
     (
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=actions.ACTION_KINDS, resolve_provider=True),
-        code_action,
+        code_action_when_ready,
     ),
     (types.CODE_ACTION_RESOLVE, None, resolve_code_action),
     (types.TEXT_DOCUMENT_HOVER, None, on_hover),
