@@ -1005,3 +1005,53 @@ def test_neovim_applies_an_action_target_file(nvim, editor_env, tmp_path, existe
     assert result["response"] == {"applied": True}, result["response"]
     assert result["exists_before_write"] is True
     assert target.read_text(encoding="utf-8") == before + added
+
+
+PY_TESTS_CODE = """\
+from shop import total_price
+
+
+def test_total_price_skips_zero_quantities():
+    items = [{"price": 2.0, "qty": 3}, {"price": 5.0, "qty": 0}]
+    assert total_price(items, 0.5) == 9.0
+"""
+
+
+def test_neovim_user_action_writes_its_target_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """An action with a target: the server sends CreateFile + an insert into the new file, the
+    plugin creates tests/test_shop.py with the model's code, and shop.py stays as it was."""
+    assert PY_TESTS_CODE in (FIXTURE_REPLIES / "nvim_py_tests_target.md").read_text("utf-8")
+    target = _project(tmp_path)
+    created = target.parent / "tests" / "test_shop.py"
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(fixture="nvim_py_tests_target"))
+    action = {
+        "title": "Write tests",
+        "instruction": "Write pytest tests for this function.",
+        "languages": ["python"],
+        "target": {"file": "tests/test_{stem}.py"},
+    }
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        action="Write tests with m2-1",
+        actions=json.dumps([action]),
+        write_all="1",
+    )
+    result, output = _finish(proc, result_path, editor_env)
+
+    refactor = result["refactor_result"]
+    assert refactor["applied"] is True and refactor["kind"] == "created", refactor
+    assert refactor["targetPath"] == "tests/test_shop.py", refactor
+    assert created.read_text(encoding="utf-8") == PY_TESTS_CODE
+    assert target.read_text(encoding="utf-8") == SOURCE
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "Write pytest tests for this function." in sent
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))

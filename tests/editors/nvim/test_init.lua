@@ -20,6 +20,7 @@
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
 --   M21_SETTINGS      (optional) JSON object: the plugin's `settings` (the server's m21 section)
 --   M21_ACTIONS       (optional) JSON list: the plugin's `actions` (user-defined code actions)
+--   M21_WRITE_ALL     (refactor_only) "1": :wall instead of :write after the edit
 --   M21_WAIT_MS       upper bound for each wait
 --   M21_PLAIN         "1": no plugin; the server is started with Neovim's own client and
 --                     Neovim's own workspace/applyEdit handler (a config without the plugin)
@@ -423,7 +424,8 @@ local function refactor_only(bufnr)
   end)
   result.refactor_result = result.commands[#result.commands].result
   result.modified = vim.bo[bufnr].modified
-  vim.cmd("write")
+  -- M21_WRITE_ALL=1: also the buffers the edit created (an action with a target file).
+  vim.cmd(env("M21_WRITE_ALL") == "1" and "wall" or "write")
   step("written")
 end
 

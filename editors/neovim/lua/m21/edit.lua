@@ -46,7 +46,11 @@ local function create_files(creates)
   for _, op in ipairs(creates) do
     local path = vim.uri_to_fname(op.uri)
     local options = op.options or {}
-    if vim.loop.fs_stat(path) == nil or options.overwrite then
+    local bufnr = vim.fn.bufadd(path)
+    local missing = vim.loop.fs_stat(path) == nil
+    -- A buffer already open on a file not written yet stands for it: writing the file under it
+    -- would make its next :write fail with E13, so it is filled and written by the user.
+    if (missing and not api.nvim_buf_is_loaded(bufnr)) or (options.overwrite and not missing) then
       vim.fn.mkdir(vim.fn.fnamemodify(path, ":h"), "p")
       local fh, err = io.open(path, "w")
       if not fh then
@@ -54,7 +58,6 @@ local function create_files(creates)
       end
       fh:close()
     end
-    local bufnr = vim.fn.bufadd(path)
     vim.fn.bufload(bufnr)
     vim.bo[bufnr].buflisted = true
   end
@@ -102,14 +105,28 @@ local function stale(doc_edits)
   return nil
 end
 
+-- The buffer's lines, loading it when needed; a file that does not exist yet (an action's
+-- target, before CreateFile) is one empty line and stays unloaded, so that creating it
+-- later leaves a buffer that knows the file is there.
+local function buffer_lines(bufnr)
+  if not api.nvim_buf_is_loaded(bufnr) then
+    if vim.loop.fs_stat(api.nvim_buf_get_name(bufnr)) == nil then
+      return { "" }
+    end
+    vim.fn.bufload(bufnr)
+  end
+  return api.nvim_buf_get_lines(bufnr, 0, -1, false)
+end
+
 -- Whether `edits` add text ending in a newline at the very end of the buffer: after its last
 -- line, or into an empty file (a target action appends so). Vim keeps the file's final newline
 -- outside the lines, so such text leaves one empty line too many, which Neovim 0.11's
 -- apply_text_edits does not remove for an insert after the last line (0.7's does).
 local function appends_at_end(bufnr, edits)
-  local count = api.nvim_buf_line_count(bufnr)
-  local lines = api.nvim_buf_get_lines(bufnr, 0, -1, false)
-  local empty_file = count == 1 and lines[1] == "" and not vim.bo[bufnr].modified
+  local lines = buffer_lines(bufnr)
+  local count = #lines
+  local unchanged = not api.nvim_buf_is_loaded(bufnr) or not vim.bo[bufnr].modified
+  local empty_file = count == 1 and lines[1] == "" and unchanged
     and vim.fn.getfsize(api.nvim_buf_get_name(bufnr)) <= 0
   if lines[count] == "" and not empty_file then
     return false -- the file ends with a blank line of its own; leave it as it is
@@ -130,13 +147,6 @@ local function drop_extra_last_line(bufnr)
   if count > 1 and last == "" and eol then
     api.nvim_buf_set_lines(bufnr, count - 1, count, false, {})
   end
-end
-
-local function buffer_lines(bufnr)
-  if not api.nvim_buf_is_loaded(bufnr) then
-    vim.fn.bufload(bufnr)
-  end
-  return api.nvim_buf_get_lines(bufnr, 0, -1, false)
 end
 
 -- The buffer's lines after `edits`, computed on a scratch copy.
