@@ -934,7 +934,7 @@ CHECKED_FILETYPES = [
 def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
     """Wrong actions in setup{} are named, one message per mistake, and left out; the valid
     ones go to the server in both initializationOptions and the workspace/configuration
-    section, next to the other settings."""
+    section, next to the other settings; shell buffers are announced as "shellscript"."""
     good = {"title": "Docs", "instruction": "Write docs.", "kind": "refactor.rewrite"}
     actions = [
         good,
@@ -965,6 +965,14 @@ def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
     assert result["init_options"] == {"modelLabel": "X", "actions": [good, "docstrings"]}
     assert result["settings"] == {"m21": {"modelLabel": "X", "actions": [good, "docstrings"]}}
     assert result["filetypes"] == CHECKED_FILETYPES
+    # The languageId sent in didOpen: the LSP name where Neovim's filetype differs.
+    assert result["language_ids"] == {
+        "sh": "shellscript",
+        "bash": "shellscript",
+        "python": "python",
+        "typescriptreact": "typescriptreact",
+        "cpp": "cpp",
+    }
 
 
 CREATE_FILE = Path(__file__).resolve().parent / "nvim" / "nvim_create_file.lua"

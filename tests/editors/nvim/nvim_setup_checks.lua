@@ -21,6 +21,10 @@ local ok, err = pcall(function()
   local config = require("m21.client").make_config(vim.api.nvim_get_current_buf())
   out.init_options = config.init_options
   out.settings = config.settings
+  out.language_ids = {}
+  for _, filetype in ipairs({ "sh", "bash", "python", "typescriptreact", "cpp" }) do
+    out.language_ids[filetype] = config.get_language_id(0, filetype)
+  end
 end)
 out.ok = ok
 out.error = err and tostring(err) or vim.NIL

@@ -93,6 +93,15 @@ local function with_edit_capabilities(capabilities)
   return capabilities
 end
 
+-- Neovim sends the 'filetype' as the LSP languageId; where the two names differ, send the LSP
+-- one, so that the server (its tree-sitter check, an action's `languages`) sees the same id
+-- from every editor.
+K.language_ids = { sh = "shellscript", bash = "shellscript" }
+
+local function get_language_id(_, filetype)
+  return K.language_ids[filetype] or filetype
+end
+
 --- The client config for `bufnr`: cmd, root, capabilities, settings and handlers.
 function K.make_config(bufnr)
   local cfg = m21().config
@@ -127,6 +136,7 @@ function K.make_config(bufnr)
       end,
     },
     on_attach = cfg.on_attach,
+    get_language_id = get_language_id,
     flags = { debounce_text_changes = 80 },
   }
 end

@@ -20,8 +20,8 @@ C.defaults = {
   -- name?, target? } } or built-in names ("docstrings", "defaults"). Sent to the server as the
   -- `actions` key of the `m21` settings (docs/actions.md); nil leaves the key out.
   actions = nil,
-  -- Python and the languages whose edits the server checks with tree-sitter. Neovim sends the
-  -- filetype as the LSP languageId (so "sh", not "shellscript"; see :h m21-filetypes).
+  -- Python and the languages whose edits the server checks with tree-sitter. The plugin sends the
+  -- filetype as the LSP languageId, but "sh" and "bash" as "shellscript" (:h m21-filetypes).
   filetypes = {
     "python",
     "javascript",
