@@ -725,3 +725,341 @@ def test_neovim_preview_shows_the_diff_and_waits_for_a_key(
         assert "rejected in the preview" in refactor["message"]
         assert result["modified"] is False
         assert target.read_text(encoding="utf-8") == SOURCE
+
+
+# Other languages and user-defined actions (issue 11) ----------------------------------------
+#
+# The expected files below are the source with one literal block replaced by another, written
+# out here; the replacement block is also the body of the scripted reply (checked to be), so a
+# server that changed the reply's text could not also change the expectation.
+
+FIXTURE_REPLIES = REPO_ROOT / "fixtures" / "replies"
+
+TS_SOURCE = """\
+export interface Item {
+  price: number;
+  qty: number;
+}
+
+export function totalPrice(items: Item[], taxRate: number): number {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (item.qty > 0) {
+      total = total + item.price * item.qty;
+    }
+  }
+  return Math.round(total * (1 + taxRate) * 100) / 100;
+}
+
+export function label(item: Item): string {
+  return `${item.qty} x ${item.price}`;
+}
+"""
+
+TS_OLD = TS_SOURCE[
+    TS_SOURCE.index("export function totalPrice") : TS_SOURCE.index("\nexport function label")
+]
+
+TS_NEW = """\
+export function totalPrice(items: Item[], taxRate: number): number {
+  const subtotal = items
+    .filter((item) => item.qty > 0)
+    .reduce((sum, item) => sum + item.price * item.qty, 0);
+  return Math.round(subtotal * (1 + taxRate) * 100) / 100;
+}
+"""
+
+GO_SOURCE = """\
+package shop
+
+import "fmt"
+
+// Item is one line of a cart.
+type Item struct {
+\tPrice float64
+\tQty   int
+}
+
+func Label(it Item) string {
+\treturn fmt.Sprintf("%d x %.2f", it.Qty, it.Price)
+}
+"""
+
+GO_OLD = """\
+func Label(it Item) string {
+\treturn fmt.Sprintf("%d x %.2f", it.Qty, it.Price)
+}
+"""
+
+GO_NEW = '// Label formats an item as "qty x price" for the receipt.\n' + GO_OLD
+
+GO_ACTION_INSTRUCTION = "Write a doc comment for this function, in the language's own style."
+
+USER_ACTIONS = [
+    {
+        "title": "Add doc comment",
+        "instruction": GO_ACTION_INSTRUCTION,
+        "languages": ["go"],
+    },
+    # Limited to Python: it must not be offered in a Go file.
+    {"title": "Add type hints", "instruction": "Add type hints.", "languages": ["python"]},
+]
+
+
+def _refactor_other_language(
+    nvim: str,
+    editor_env: dict[str, str],
+    m21_server_cmd: list[str],
+    model_server,
+    tmp_path: Path,
+    case: dict[str, str],
+    **inputs: str,
+) -> tuple[Path, dict[str, Any], str]:
+    """Plays one code action on ``case["old"]`` in a project with ``case["marker"]`` (the root
+    marker) and ``case["name"]`` holding ``case["source"]``; the model answers with the reply
+    ``case["fixture"]``, whose text must contain ``case["new"]``. Returns the file, what
+    Neovim recorded and its output, after checking the file on disk and the key."""
+    reply = (FIXTURE_REPLIES / (case["fixture"] + ".md")).read_text(encoding="utf-8")
+    assert case["new"] in reply
+    assert case["source"].count(case["old"]) == 1
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / case["marker"]).write_text(case["marker_text"], encoding="utf-8")
+    target = project / case["name"]
+    target.write_text(case["source"], encoding="utf-8")
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(fixture=case["fixture"]))
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(case["source"], case["old"])),
+        **inputs,
+    )
+    result, output = _finish(proc, result_path, editor_env)
+    assert inputs["action"] in result["menu"], result["menu"]
+    assert result["refactor_result"]["applied"] is True, result["refactor_result"]
+    assert target.read_text(encoding="utf-8") == case["source"].replace(case["old"], case["new"])
+    assert len(model_server.requests) == 1
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    return target, result, output
+
+
+TS_CASE = {
+    "marker": "package.json",
+    "marker_text": "{}\n",
+    "name": "cart.ts",
+    "source": TS_SOURCE,
+    "old": TS_OLD,
+    "new": TS_NEW,
+    "fixture": "nvim_ts_refactor",
+}
+
+GO_CASE = {
+    "marker": "go.mod",
+    "marker_text": "module shop\n",
+    "name": "shop.go",
+    "source": GO_SOURCE,
+    "old": GO_OLD,
+    "new": GO_NEW,
+    "fixture": "nvim_go_doc_action",
+}
+
+
+def test_neovim_refactors_a_typescript_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """A TypeScript buffer gets the m21 client (the plugin attaches to its filetype) and the
+    Refactor code action replaces the selected function with the model's."""
+    _, result, _ = _refactor_other_language(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, TS_CASE,
+        action="Refactor with m2-1",
+    )  # fmt: skip
+    assert result["filetype"] == "typescript"
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "for (let i = 0; i < items.length; i++)" in sent, "the selection did not reach the model"
+    assert "typescript" in sent.lower(), "the model was not told the language"
+
+
+def test_neovim_user_action_from_setup_edits_a_go_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """setup{ actions = ... } reaches the server: the user's action is offered in a Go buffer
+    (the one limited to Python is not), picking it sends the user's instruction to the model,
+    and its edit lands in the file."""
+    _, result, _ = _refactor_other_language(
+        nvim, editor_env, m21_server_cmd, model_server, tmp_path, GO_CASE,
+        action="Add doc comment with m2-1", actions=json.dumps(USER_ACTIONS),
+    )  # fmt: skip
+    assert result["filetype"] == "go"
+    assert result["setup_problems"] == []
+    assert "Add type hints with m2-1" not in result["menu"], result["menu"]
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert json.dumps(GO_ACTION_INSTRUCTION)[1:-1] in sent, "the action's instruction was not sent"
+    assert "func Label(it Item) string" in sent, "the selection did not reach the model"
+
+
+def _run_headless(nvim: str, script: Path, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Runs one of the headless check scripts (no server) and returns the JSON it wrote."""
+    result_path = cwd / "result.json"
+    env = dict(env, M21_REPO=str(REPO_ROOT), M21_RESULT=str(result_path))
+    proc = subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(script)],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+    )
+    assert result_path.exists(), proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text(encoding="utf-8"))
+    assert result["ok"], result["error"]
+    return result
+
+
+SETUP_CHECKS = Path(__file__).resolve().parent / "nvim" / "nvim_setup_checks.lua"
+
+# The Neovim filetypes of the languages the server checks (issue 11), as Neovim names them.
+CHECKED_FILETYPES = [
+    "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust",
+    "java", "c", "cpp", "lua", "json", "toml", "yaml", "sh", "bash",
+]  # fmt: skip
+
+
+def test_neovim_setup_actions_are_checked_and_sent(nvim, editor_env, tmp_path):
+    """Wrong actions in setup{} are named, one message per mistake, and left out; the valid
+    ones go to the server in both initializationOptions and the workspace/configuration
+    section, next to the other settings; shell buffers are announced as "shellscript"."""
+    good = {"title": "Docs", "instruction": "Write docs.", "kind": "refactor.rewrite"}
+    actions = [
+        good,
+        {"title": "", "instruction": "x"},
+        {"title": "Hints", "instrucion": "typo"},
+        {"title": "Scope", "instruction": "y", "scope": "module"},
+        "docstrings",
+        "Not a name",
+        42,
+    ]
+    env = dict(editor_env, M21_ACTIONS=json.dumps(actions))
+    result = _run_headless(nvim, SETUP_CHECKS, env, tmp_path)
+
+    problems = result["problems"]
+    assert len(problems) == 6, problems
+    assert any(p.startswith("actions[2]") and "title" in p for p in problems), problems
+    hints = [p for p in problems if p.startswith('actions[3] ("Hints")')]
+    assert len(hints) == 2, problems
+    assert any("instruction must be" in p for p in hints), hints
+    assert any("unknown key instrucion" in p for p in hints), hints
+    assert any(p.startswith('actions[4] ("Scope")') and "scope must be" in p for p in problems)
+    assert any(p.startswith("actions[6]") and "names a built-in" in p for p in problems)
+    assert any(p.startswith("actions[7]") and "must be a table" in p for p in problems)
+    # One error message, shown once, that lists them all.
+    errors = [m for m in result["messages"] if m["level"] == 4]
+    assert len(errors) == 1 and all(p in errors[0]["msg"] for p in problems), result["messages"]
+
+    assert result["init_options"] == {"modelLabel": "X", "actions": [good, "docstrings"]}
+    assert result["settings"] == {"m21": {"modelLabel": "X", "actions": [good, "docstrings"]}}
+    assert result["filetypes"] == CHECKED_FILETYPES
+    # The languageId sent in didOpen: the LSP name where Neovim's filetype differs.
+    assert result["language_ids"] == {
+        "sh": "shellscript",
+        "bash": "shellscript",
+        "python": "python",
+        "typescriptreact": "typescriptreact",
+        "cpp": "cpp",
+    }
+
+
+CREATE_FILE = Path(__file__).resolve().parent / "nvim" / "nvim_create_file.lua"
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new", "existing"])
+def test_neovim_applies_an_action_target_file(nvim, editor_env, tmp_path, existed):
+    """An action with a target sends CreateFile{ignoreIfExists} + a TextDocumentEdit that
+    inserts at the end (docs/actions.md). Neovim advertises resourceOperations=create, so the
+    plugin's handler must create the file (in a folder that may not exist yet) and fill it,
+    and keep an existing file's text, appending to it."""
+    target = tmp_path / "tests" / "test_shop.py"
+    before = "import shop\n" if existed else ""
+    if existed:
+        target.parent.mkdir()
+        target.write_text(before, encoding="utf-8")
+    added = "def test_total():\n    assert shop.total_price([], 0) == 0\n"
+    line = before.count("\n")
+    edit = {
+        "documentChanges": [
+            {"kind": "create", "uri": "TARGET", "options": {"ignoreIfExists": True}},
+            {
+                "textDocument": {"uri": "TARGET", "version": None},
+                "edits": [
+                    {
+                        "range": {
+                            "start": {"line": line, "character": 0},
+                            "end": {"line": line, "character": 0},
+                        },
+                        "newText": added,
+                    }
+                ],
+            },
+        ]
+    }
+    env = dict(editor_env, M21_TARGET=str(target), M21_EDIT=json.dumps(edit))
+    result = _run_headless(nvim, CREATE_FILE, env, tmp_path)
+    assert result["response"] == {"applied": True}, result["response"]
+    assert result["exists_before_write"] is True
+    assert target.read_text(encoding="utf-8") == before + added
+
+
+PY_TESTS_CODE = """\
+from shop import total_price
+
+
+def test_total_price_skips_zero_quantities():
+    items = [{"price": 2.0, "qty": 3}, {"price": 5.0, "qty": 0}]
+    assert total_price(items, 0.5) == 9.0
+"""
+
+
+def test_neovim_user_action_writes_its_target_file(
+    nvim, editor_env, m21_server_cmd, model_server, tmp_path
+):
+    """An action with a target: the server sends CreateFile + an insert into the new file, the
+    plugin creates tests/test_shop.py with the model's code, and shop.py stays as it was."""
+    assert PY_TESTS_CODE in (FIXTURE_REPLIES / "nvim_py_tests_target.md").read_text("utf-8")
+    target = _project(tmp_path)
+    created = target.parent / "tests" / "test_shop.py"
+    result_path = tmp_path / "result.json"
+    model_server.enqueue(Step(fixture="nvim_py_tests_target"))
+    action = {
+        "title": "Write tests",
+        "instruction": "Write pytest tests for this function.",
+        "languages": ["python"],
+        "target": {"file": "tests/test_{stem}.py"},
+    }
+    proc = _start(
+        nvim,
+        editor_env,
+        scenario="refactor_only",
+        file=str(target),
+        result=str(result_path),
+        server_cmd=json.dumps(m21_server_cmd),
+        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+        action="Write tests with m2-1",
+        actions=json.dumps([action]),
+        write_all="1",
+    )
+    result, output = _finish(proc, result_path, editor_env)
+
+    refactor = result["refactor_result"]
+    assert refactor["applied"] is True and refactor["kind"] == "created", refactor
+    assert refactor["targetPath"] == "tests/test_shop.py", refactor
+    assert created.read_text(encoding="utf-8") == PY_TESTS_CODE
+    assert target.read_text(encoding="utf-8") == SOURCE
+    sent = json.dumps(model_server.requests[0].json["messages"])
+    assert "Write pytest tests for this function." in sent
+    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))

@@ -19,6 +19,8 @@
 --   M21_HANDSHAKE_PORT  (concurrent_edit) 127.0.0.1 port to tell once the user edit is flushed
 --   M21_USER_EDIT     (concurrent_edit) JSON {line, text, replace}: what the user types meanwhile
 --   M21_SETTINGS      (optional) JSON object: the plugin's `settings` (the server's m21 section)
+--   M21_ACTIONS       (optional) JSON list: the plugin's `actions` (user-defined code actions)
+--   M21_WRITE_ALL     (refactor_only) "1": :wall instead of :write after the edit
 --   M21_WAIT_MS       upper bound for each wait
 --   M21_PLAIN         "1": no plugin; the server is started with Neovim's own client and
 --                     Neovim's own workspace/applyEdit handler (a config without the plugin)
@@ -123,8 +125,10 @@ if not plain then
   m21.setup({
     cmd = vim.fn.json_decode(env("M21_SERVER_CMD")),
     settings = settings and vim.fn.json_decode(settings) or nil,
+    actions = env("M21_ACTIONS") and vim.fn.json_decode(env("M21_ACTIONS")) or nil,
     cmd_env = cmd_env,
   })
+  result.setup_problems = m21.state.setup_problems
 end
 
 -- Without the plugin: Neovim's own client, default capabilities and handlers.
@@ -210,6 +214,7 @@ local function pick(title)
     if chosen then
       on_choice(items[chosen], chosen)
     else
+      result.missing_action = title
       on_choice(nil, nil)
     end
   end
@@ -412,11 +417,15 @@ local function refactor_only(bufnr)
   local before = run_code_action(first, last)
   step("code action chosen")
   wait_for("the refactor command's answer", function()
+    if result.missing_action then
+      error("no code action " .. result.missing_action .. " in the menu: " .. table.concat(result.menu, " | "), 0)
+    end
     return #result.commands > before
   end)
   result.refactor_result = result.commands[#result.commands].result
   result.modified = vim.bo[bufnr].modified
-  vim.cmd("write")
+  -- M21_WRITE_ALL=1: also the buffers the edit created (an action with a target file).
+  vim.cmd(env("M21_WRITE_ALL") == "1" and "wall" or "write")
   step("written")
 end
 

@@ -84,6 +84,19 @@ function M.check()
   if running and running.cmd[1] ~= exe then
     health.info("the running server was started as: " .. table.concat(running.cmd, " "))
   end
+  if #(m21.state.setup_problems or {}) > 0 then
+    for _, problem in ipairs(m21.state.setup_problems) do
+      health.error("setup{}: " .. problem, { "see :h m21-setup" })
+    end
+  end
+  health.info("filetypes: " .. table.concat(cfg.filetypes or {}, ", "))
+  local titles = {}
+  for _, action in ipairs(cfg.actions or {}) do
+    table.insert(titles, type(action) == "string" and action or action.title)
+  end
+  if #titles > 0 then
+    health.info("your actions (sent as the m21 setting `actions`): " .. table.concat(titles, ", "))
+  end
   local source, from = install.default_source()
   health.info(string.format("private venv: %s; :M21Install installs from %s (%s)", install.venv_dir(), source, from))
   if install.state.message then
@@ -97,11 +110,18 @@ function M.check()
   end
   health.info("doctor reads the environment and cmd_env, not setup{ settings }")
   local code, out = run({ exe, "doctor" }, cfg.cmd_env, DOCTOR_MS)
+  -- Everything doctor prints: its verdicts one per line, the effective settings (indented
+  -- lines, "name: value", the key only as set/unset) gathered into one line.
+  local effective = {}
   for _, line in ipairs(out) do
-    -- The effective settings (indented) are for `m21-lsp doctor` in a terminal; keep the verdicts.
-    if not line:match("^%s") then
+    if line:match("^%s") then
+      table.insert(effective, vim.trim(line))
+    else
       health.info(line)
     end
+  end
+  if #effective > 0 then
+    health.info("effective settings (environment and cmd_env): " .. table.concat(effective, "; "))
   end
   if code == nil then
     health.warn(string.format("doctor did not finish within %d ms", DOCTOR_MS))
