@@ -5,8 +5,12 @@ Draws seeded selections from the standard library and the installed site-package
 (tests/fidelity/corpus.py), answers each with replies that repeat what the prompt showed
 (must give "unchanged") or carry a known transformation (must give exactly the expected
 file), in every presentation, and runs the real pipeline on each. Prints exact /
-applied-but-different / refused counts by selection kind and by presentation. Asserts
-nothing; the tests in tests/fidelity hold the bar on a reduced draw.
+applied-but-different / refused counts by selection kind and by presentation, then the
+same figures per language beside Python's: JavaScript and TypeScript from the VS Code
+extension's node_modules ($M21_FIDELITY_NODE_MODULES to point elsewhere), Go, Rust, C and
+C++ from Debian source packages (tests/fidelity/corpus_langs.py); a language whose sources
+are missing is listed with the reason. Asserts nothing; the tests in tests/fidelity hold
+the bar on a reduced draw.
 
     python bench/fidelity.py                  # 600 cases, seed 2
     python bench/fidelity.py --cases 1000 --seed 5

@@ -192,7 +192,10 @@ def _cut_top(block: list[str], before: list[str]) -> tuple[int, list[str]]:
             top = j + size
             imports = _unmatched_imports(block[:top], window)
             unmatched = _weighty(block[:top]) - matched - len(imports)
-            if _enough(matched, longest) and unmatched <= max(1, matched // 3):
+            # One repeated line is context only when nothing unmatched sits above it:
+            # a reply that swaps two lines shares one with the line before the selection.
+            allowed = max(1, matched // 3) if matched >= 2 else 0
+            if _enough(matched, longest) and unmatched <= allowed:
                 return top, imports
             break
     return 0, []

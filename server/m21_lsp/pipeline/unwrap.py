@@ -335,6 +335,9 @@ def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
 
 # ----------------------------------------------------------------- brace languages
 
+# How alike the selection and a wrapped reply's middle must be (a rewrite keeps most of
+# its text; a whole-file reply read as a wrapper leaves far more than the selection).
+_ALIKE = 0.5
 _CLOSER = re.compile(r"^\}[\s}\]);,]*$")
 
 
@@ -489,8 +492,11 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
         if middle is None:
             continue
         got = "\n".join(ln.strip() for ln in middle if ln.strip())
-        ratio = SequenceMatcher(None, wanted, got, autojunk=False).ratio()
-        if best is None or ratio > best[0]:
+        matcher = SequenceMatcher(None, wanted, got, autojunk=False)
+        if matcher.real_quick_ratio() < _ALIKE or matcher.quick_ratio() < _ALIKE:
+            continue  # far longer or other text: the whole file, not a wrapped selection
+        ratio = matcher.ratio()
+        if ratio >= _ALIKE and (best is None or ratio > best[0]):
             best = (ratio, middle)
     if best is None:
         return None
