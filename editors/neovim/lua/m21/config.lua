@@ -24,21 +24,9 @@ C.defaults = {
   -- filetype as the LSP languageId, but "sh" and "bash" as "shellscript" (:h m21-filetypes).
   filetypes = {
     "python",
-    "javascript",
-    "javascriptreact",
-    "typescript",
-    "typescriptreact",
-    "go",
-    "rust",
-    "java",
-    "c",
-    "cpp",
-    "lua",
-    "json",
-    "toml",
-    "yaml",
-    "sh",
-    "bash",
+    -- checked with tree-sitter (server/m21_lsp/pipeline/syntax.py)
+    "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "java", "c",
+    "cpp", "lua", "json", "toml", "yaml", "sh", "bash",
   },
   root_markers = {
     "pyproject.toml",
