@@ -73,14 +73,10 @@ test("reads no alias the server never sends", () => {
 
 test("a user action's target result is summarized by its message", () => {
   const summary = readSummary({
-    applied: false,
-    cancelled: false,
-    kind: "wouldCreate",
-    reason: null,
+    ...{ applied: false, cancelled: false, kind: "wouldCreate", reason: null, warnings: [] },
     message: "Would create tests/test_shop.py (120 bytes).",
     seconds: 0.5,
     usage: null,
-    warnings: [],
     targetUri: "file:///ws/tests/test_shop.py",
     targetPath: "tests/test_shop.py",
     bytes: 120,
