@@ -136,7 +136,7 @@ def _parser(key: str) -> Parser:
 
     Parsers are not shared between threads while parsing (the pipeline checks in worker
     threads), so the parse itself is done under the same lock; a parse of a source file
-    takes milliseconds.
+    takes tens of milliseconds.
     """
     parser = _PARSERS.get(key)
     if parser is None:
