@@ -191,14 +191,33 @@ class StructureError(ReplyError):
     kind = "structure"
 
 
-class InvalidPython(M21Error):
+class InvalidSyntax(M21Error):
+    """The edited document no longer parses in its language (tree-sitter found a new
+    ``ERROR``/``MISSING`` node, or a top-level declaration outside the selection changed),
+    even after the repair turn(s). ``language`` is the name the message uses ("Go")."""
+
+    kind = "invalid_syntax"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        line: int | None = None,
+        language: str = "",
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.line = line
+        self.language = language
+
+
+class InvalidPython(InvalidSyntax):
     """The replacement does not parse, even after the repair turn(s)."""
 
     kind = "invalid_python"
 
     def __init__(self, message: str, *, detail: str = "", line: int | None = None) -> None:
-        super().__init__(message, detail=detail)
-        self.line = line
+        super().__init__(message, detail=detail, line=line, language="Python")
 
 
 class StaleDocument(M21Error):

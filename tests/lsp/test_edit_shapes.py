@@ -42,12 +42,13 @@ async def test_crlf_document_keeps_its_line_endings(start_lsp, model_server, sam
 
 
 async def test_other_languages_are_edited_but_marked_not_syntax_checked(start_lsp, model_server):
-    uri = "file:///work/app.js"
+    # Svelte has no grammar shipped, so its edits stay unchecked (JavaScript now is checked).
+    uri = "file:///work/App.svelte"
     text = "function add(a, b) {\n  return a + b;\n}\n"
     reply = "<think>arrow</think>\n```js\nconst add = (a, b) => a + b;\n```\n"
     model_server.enqueue(Step(content=reply))
     client = await start_lsp()
-    client.open(uri, text, language_id="javascript")
+    client.open(uri, text, language_id="svelte")
     (action,) = await client.actions(uri, 0, len(text), only=["refactor.rewrite"])
     result = await client.run(action)
     assert result["applied"] is True

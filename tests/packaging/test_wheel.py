@@ -75,6 +75,20 @@ def test_test_tools_are_an_extra_not_a_dependency(dists: Dists) -> None:
         "libcst",
         "lsprotocol",
         "pygls",
+        # the syntax checks' grammars are real runtime dependencies (docs/syntax-checks.md)
+        "tree-sitter",
+        "tree-sitter-bash",
+        "tree-sitter-c",
+        "tree-sitter-cpp",
+        "tree-sitter-go",
+        "tree-sitter-java",
+        "tree-sitter-javascript",
+        "tree-sitter-json",
+        "tree-sitter-lua",
+        "tree-sitter-rust",
+        "tree-sitter-toml",
+        "tree-sitter-typescript",
+        "tree-sitter-yaml",
     ]
     assert any(r.startswith("pytest") and 'extra == "test"' in r for r in requires)
 

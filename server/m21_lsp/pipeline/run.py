@@ -21,6 +21,7 @@ from .. import limits
 from ..config import Settings
 from ..errors import (
     InvalidPython,
+    InvalidSyntax,
     M21Error,
     ReplyError,
     StaleDocument,
@@ -31,7 +32,7 @@ from ..errors import (
 from ..limits import refused_path_reason
 from ..model.types import Completion, Progress, ProgressCallback, Usage
 from . import edits as edits_mod
-from . import extract, outline, prompt, shape, validate
+from . import extract, outline, prompt, shape, syntax, validate
 from .types import ExplainResult, RefactorRequest, RefactorResult
 
 __all__ = [
@@ -44,7 +45,15 @@ __all__ = [
     "refused_path_reason",
 ]
 
-NOT_CHECKED_WARNING = "Not syntax-checked: only Python documents are validated before editing."
+NOT_CHECKED_WARNING = (
+    "Not syntax-checked: there is no grammar for this language, so the edit was not "
+    "validated before editing."
+)
+
+
+def _grammar_key(req: RefactorRequest) -> str | None:
+    """The tree-sitter grammar that checks a non-Python request, if one is shipped."""
+    return None if req.is_python else syntax.language_for(req.language_id, req.path)
 
 
 class CompletionClient(Protocol):
@@ -111,25 +120,35 @@ async def refactor(
         try:
             candidate = await asyncio.to_thread(_checked_candidate, req, selection, completion.text)
             break
-        except InvalidPython as exc:
+        except InvalidSyntax as exc:
             if repairs_left <= 0:
                 tried = "" if calls == 1 else f" (after {calls - 1} repair turn(s))"
-                raise InvalidPython(
-                    f"The model's code is not valid Python{tried}: {sentence(exc.message)} "
-                    "Nothing was changed. Try again, or give a more specific instruction.",
+                if isinstance(exc, InvalidPython):
+                    raise InvalidPython(
+                        f"The model's code is not valid Python{tried}: {sentence(exc.message)} "
+                        "Nothing was changed. Try again, or give a more specific instruction.",
+                        detail=exc.detail,
+                        line=exc.line,
+                    ) from exc
+                raise InvalidSyntax(
+                    f"The model's code is not valid {exc.language}{tried}: "
+                    f"{sentence(exc.message)} Nothing was changed. Try again, select the whole "
+                    "block the code belongs to, or give a more specific instruction.",
                     detail=exc.detail,
                     line=exc.line,
+                    language=exc.language,
                 ) from exc
             repairs_left -= 1
             _report(on_progress, Progress("repairing"))
             messages = prompt.repair_messages(messages, completion.raw, exc.message)
 
     warnings: list[str] = []
+    checked = req.is_python or _grammar_key(req) is not None
     if req.is_python:
         warnings = await asyncio.to_thread(
             validate.name_warnings, selection, candidate.replacement, candidate.new_text
         )
-    else:
+    elif not checked:
         warnings.append(NOT_CHECKED_WARNING)
     minimal = await asyncio.to_thread(edits_mod.minimal_edits, req.text, candidate.new_text)
     return RefactorResult(
@@ -139,7 +158,7 @@ async def refactor(
         replacement=candidate.replacement,
         selection=(req.start, req.end),
         warnings=warnings,
-        syntax_checked=req.is_python,
+        syntax_checked=checked,
         usage=usage,
         model_calls=calls,
         seconds=time.monotonic() - started,
@@ -156,9 +175,10 @@ _MOVE_WORDS = re.compile(r"(?i)\b(move|nest|indent|dedent|unnest)\b")
 def _checked_candidate(req: RefactorRequest, selection: str, reply_text: str) -> shape.Candidate:
     """The first reading of the reply whose edit parses and passes the structural guard.
 
-    When none does, the first reading's failure is raised: an :class:`InvalidPython` (so
-    the caller can ask for a repair) or a :class:`StructureError` saying what the reply
-    did; the document is never touched either way.
+    When none does, the first reading's failure is raised: an :class:`InvalidPython` or,
+    for a language with a tree-sitter grammar, an :class:`InvalidSyntax` (so the caller can
+    ask for a repair), or a :class:`StructureError` saying what the reply did; the document
+    is never touched either way. A language without a grammar is not checked.
     """
     first_error: M21Error | None = None
     seen: set[str] = set()
@@ -176,6 +196,16 @@ def _checked_candidate(req: RefactorRequest, selection: str, reply_text: str) ->
                 continue
             seen.add(candidate.new_text)
             if not req.is_python:
+                key = _grammar_key(req)
+                if key is not None:
+                    syntax.check_candidate(
+                        key,
+                        req.text,
+                        candidate.start,
+                        candidate.end,
+                        candidate.new_text,
+                        candidate.changed_spans,
+                    )
                 return candidate
             validate.check_python(candidate.new_text, candidate.changed_spans)
             span = candidate.changed_spans[-1]
