@@ -285,7 +285,6 @@ def _settings_for_run() -> config.Settings:
 
 
 async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .model.client import ModelClient
 
     if not (args.action or args.lines or args.range):
         raise UsageError("refactor needs one of the arguments --lines, --range (or --action).")
@@ -310,13 +309,7 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         path=str(path),
     )
     verb = action.title if action else "Refactor"
-    progress = TerminalProgress(err, f"{verb} with {settings.model_label}")
-    try:
-        async with ModelClient(settings) as client:
-            result = await pipeline.refactor(req, settings, client, progress)
-    finally:
-        progress.clear()
-    progress.line(_summary(result.seconds, result.usage, result.model_calls))
+    result = await _refactor_with_progress(req, settings, err, verb)
     for warning in result.warnings:
         print(f"warning: {warning}", file=err)
     new_text = result.new_text
@@ -344,6 +337,23 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     return EXIT_OK
 
 
+async def _refactor_with_progress(
+    req: RefactorRequest, settings: config.Settings, err: TextIO, verb: str
+) -> RefactorResult:
+    """One checked refactor with the terminal's progress line, cleared whatever happens,
+    and the timing/usage summary printed after it."""
+    from .model.client import ModelClient  # httpx: only when a command needs the model
+
+    progress = TerminalProgress(err, f"{verb} with {settings.model_label}")
+    try:
+        async with ModelClient(settings) as client:
+            result = await pipeline.refactor(req, settings, client, progress)
+    finally:
+        progress.clear()
+    progress.line(_summary(result.seconds, result.usage, result.model_calls))
+    return result
+
+
 async def _run_target_action(
     args: argparse.Namespace,
     action: Action,
@@ -357,7 +367,6 @@ async def _run_target_action(
 ) -> int:
     """An action with a target: print the target's diff, or create/append to it (--apply)."""
     from .limits import refused_path_reason
-    from .model.client import ModelClient
 
     assert action.target is not None
     try:
@@ -378,13 +387,7 @@ async def _run_target_action(
         existing=existing,
         language_id=_LANGUAGE_IDS.get(path.suffix.lstrip("."), _language_of(path)),
     )
-    progress = TerminalProgress(err, f"{action.title} with {settings.model_label}")
-    try:
-        async with ModelClient(settings) as client:
-            result = await pipeline.refactor(req, settings, client, progress)
-    finally:
-        progress.clear()
-    progress.line(_summary(result.seconds, result.usage, result.model_calls))
+    result = await _refactor_with_progress(req, settings, err, action.title)
     new_text = target_text(existing, req, result.new_text)
     applied = False
     if new_text is not None and args.apply:

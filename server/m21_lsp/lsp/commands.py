@@ -289,19 +289,27 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         if fix and not target.diagnostics:
             raise UsageError("Fix needs the diagnostics to fix; use the quick fix action.")
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
-        req = target.request()
-        async with ls.clients.use(settings) as client:
-            result = await run.model(
-                lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
-            )
-        run.usage = result.usage
-        if not result.changed:
-            message = f"{settings.model_label} suggested no change."
-            run.progress.end(message)
-            return run.summary(kind="unchanged", message=message, warnings=result.warnings)
-        run.progress.stop_cancellable("applying the edit")
-        return await apply_refactor(ls, run, target.snap, req, result, settings)
+        return await _refactor_and_apply(ls, run, target, settings)
     return run.outcome()
+
+
+async def _refactor_and_apply(
+    ls: M21Server, run: Run, target: Target, settings: Settings
+) -> CommandResult:
+    """The model's edit for ``target``, checked by the pipeline and landed (Refactor, Fix
+    and user actions alike): one place decides what "no change" and "applied" mean."""
+    req = target.request()
+    async with ls.clients.use(settings) as client:
+        result = await run.model(
+            lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
+        )
+    run.usage = result.usage
+    if not result.changed:
+        message = f"{settings.model_label} suggested no change."
+        run.progress.end(message)
+        return run.summary(kind="unchanged", message=message, warnings=result.warnings)
+    run.progress.stop_cancellable("applying the edit")
+    return await apply_refactor(ls, run, target.snap, req, result, settings)
 
 
 # ---------------------------------------------------------------------------- actions
@@ -342,18 +350,7 @@ async def run_action(ls: M21Server, args: Sequence[Any]) -> CommandResult:
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
         if action.target is not None:
             return await write_target(ls, run, target, action, settings)
-        req = target.request()
-        async with ls.clients.use(settings) as client:
-            result = await run.model(
-                lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
-            )
-        run.usage = result.usage
-        if not result.changed:
-            message = f"{settings.model_label} suggested no change."
-            run.progress.end(message)
-            return run.summary(kind="unchanged", message=message, warnings=result.warnings)
-        run.progress.stop_cancellable("applying the edit")
-        return await apply_refactor(ls, run, target.snap, req, result, settings)
+        return await _refactor_and_apply(ls, run, target, settings)
     return run.outcome()
 
 
