@@ -13,9 +13,9 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
 from . import __version__, config, version
 from .errors import M21Error, UsageError, clause, scrub
@@ -24,6 +24,8 @@ from .pipeline import run as pipeline
 from .pipeline.types import RefactorRequest, RefactorResult
 from .text.positions import LineIndex
 from .user_actions import BUILTINS, Action, find, resolve_target, target_request, target_text
+
+_R = TypeVar("_R")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -337,19 +339,29 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     return EXIT_OK
 
 
-async def _refactor_with_progress(
-    req: RefactorRequest, settings: config.Settings, err: TextIO, verb: str
-) -> RefactorResult:
-    """One checked refactor with the terminal's progress line, cleared whatever happens,
-    and the timing/usage summary printed after it."""
+async def _with_model(
+    settings: config.Settings, err: TextIO, verb: str, call: Callable[[Any, Any], Awaitable[_R]]
+) -> tuple[_R, TerminalProgress]:
+    """``call(client, progress)`` with a model client and the terminal's progress line,
+    cleared whatever happens; the progress is returned for the summary line after it."""
     from .model.client import ModelClient  # httpx: only when a command needs the model
 
     progress = TerminalProgress(err, f"{verb} with {settings.model_label}")
     try:
         async with ModelClient(settings) as client:
-            result = await pipeline.refactor(req, settings, client, progress)
+            result = await call(client, progress)
     finally:
         progress.clear()
+    return result, progress
+
+
+async def _refactor_with_progress(
+    req: RefactorRequest, settings: config.Settings, err: TextIO, verb: str
+) -> RefactorResult:
+    """One checked refactor, with its timing/usage summary printed after it."""
+    result, progress = await _with_model(
+        settings, err, verb, lambda client, p: pipeline.refactor(req, settings, client, p)
+    )
     progress.line(_summary(result.seconds, result.usage, result.model_calls))
     return result
 
@@ -486,7 +498,6 @@ def _result_json(
 
 
 async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .model.client import ModelClient
 
     path = Path(args.path)
     text = _read(path)
@@ -495,12 +506,9 @@ async def _run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
     req = RefactorRequest(
         text=text, start=start, end=end, language_id=_language_of(path), path=str(path)
     )
-    progress = TerminalProgress(err, f"Explain with {settings.model_label}")
-    try:
-        async with ModelClient(settings) as client:
-            result = await pipeline.explain(req, settings, client, progress)
-    finally:
-        progress.clear()
+    result, progress = await _with_model(
+        settings, err, "Explain", lambda client, p: pipeline.explain(req, settings, client, p)
+    )
     progress.line(_summary(result.seconds, result.usage))
     if args.json:
         json.dump({"markdown": result.markdown, "usage": result.usage.as_dict()}, out, indent=2)

@@ -146,41 +146,27 @@ def build_actions(
     if start < end and snap.text[start:end].strip():
         args = command_arguments(snap, start, end, encoding)
         if want_refactor:
-            title = f"Refactor with {label}"
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=REFACTOR_KIND,
-                    command=types.Command(title=title, command=REFACTOR_COMMAND, arguments=args),
-                )
-            )
+            actions.append(_action(f"Refactor with {label}", REFACTOR_KIND, REFACTOR_COMMAND, args))
         if want_explain:
-            title = f"Explain with {label}"
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=EXPLAIN_KIND,
-                    command=types.Command(title=title, command=EXPLAIN_COMMAND, arguments=args),
-                )
-            )
+            actions.append(_action(f"Explain with {label}", EXPLAIN_KIND, EXPLAIN_COMMAND, args))
     for action in mine:
         a, b = target_range(snap, raw_start, raw_end, action.scope)
         if a >= b or not snap.text[a:b].strip():
             continue
-        title = f"{action.title} with {label}"
         args = command_arguments(snap, a, b, encoding, action=action.name)
-        actions.append(
-            types.CodeAction(
-                title=title,
-                kind=action.kind,
-                command=types.Command(title=title, command=ACTION_COMMAND, arguments=args),
-            )
-        )
+        actions.append(_action(f"{action.title} with {label}", action.kind, ACTION_COMMAND, args))
     if want_fix:
         fix = _fix_action(snap, params, related, encoding, label)
         if fix is not None:
             actions.append(fix)
     return actions
+
+
+def _action(title: str, kind: str, command: str, args: list[Any]) -> types.CodeAction:
+    """A code action whose command carries everything the long-running command needs."""
+    return types.CodeAction(
+        title=title, kind=kind, command=types.Command(title=title, command=command, arguments=args)
+    )
 
 
 def _fix_action(
