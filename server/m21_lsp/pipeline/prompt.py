@@ -216,15 +216,9 @@ def _enclosing_headers(text: str, start: int) -> list[str]:
     if start > first and not text[first:start].strip(" \t"):
         threshold = min(threshold, pyscan.indent_width(text[first:start]))
     headers: list[str] = []
-    cur = first
-    steps = 0
-    while cur > top and threshold > 0 and steps < 20_000:
-        steps += 1
-        cur = pyscan.prev_line_start(text, cur)
-        above = pyscan.line_text(text, cur)
-        if not pyscan.is_code_line(above):
-            continue
-        width = pyscan.indent_width(above)
+    for _, above, width in pyscan.code_lines_above(text, first, top, limit=20_000):
+        if threshold <= 0:
+            break
         if width >= threshold:
             continue
         threshold = width

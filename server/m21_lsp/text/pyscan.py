@@ -132,6 +132,22 @@ def line_text(text: str, start: int) -> str:
     return text[start:end].rstrip(_EOL_CHARS)
 
 
+def code_lines_above(
+    text: str, pos: int, top: int, *, limit: int | None = None
+) -> Iterator[tuple[int, str, int]]:
+    """``(start, line, indent width)`` of each code line above the line at ``pos``, nearest
+    first, down to the line at ``top``: the walk up through the enclosing blocks that
+    finding a selection and the prompt's headers both make. ``limit`` bounds the lines read."""
+    cur = pos
+    read = 0
+    while cur > top and (limit is None or read < limit):
+        read += 1
+        cur = prev_line_start(text, cur)
+        line = line_text(text, cur)
+        if is_code_line(line):
+            yield cur, line, indent_width(line)
+
+
 def shallow_code_lines(text: str, lo: int, hi: int, indent: int) -> Iterator[int]:
     """Starts of the code lines in ``[lo, hi)`` indented by at most ``indent`` columns.
 

@@ -95,21 +95,21 @@ def _enclosing_header(text: str, cursor_line: int, top: int) -> int | None:
         # Blank or comment line: it belongs to the block of the next code line below,
         # unless that one is less indented than the previous code line above.
         threshold = _blank_line_indent(text, cursor_line)
-    cur = cursor_line
-    while cur > top and threshold > 0:
-        cur = pyscan.prev_line_start(text, cur)
-        above = pyscan.line_text(text, cur)
-        if not pyscan.is_code_line(above):
-            continue
-        width = pyscan.indent_width(above)
-        if width >= threshold:
-            continue
-        if not pyscan.is_clean(text, top, cur):
-            continue  # inside a string or a bracket: not a real statement line
-        if pyscan.is_header(above):
-            return cur
-        threshold = width
-    if cur <= top and pyscan.is_header(pyscan.line_text(text, top)):
+    reached_top = cursor_line <= top
+    if threshold > 0:
+        for cur, above, width in pyscan.code_lines_above(text, cursor_line, top):
+            if width >= threshold:
+                continue
+            if not pyscan.is_clean(text, top, cur):
+                continue  # inside a string or a bracket: not a real statement line
+            if pyscan.is_header(above):
+                return cur
+            threshold = width
+            if threshold <= 0:
+                break
+        else:
+            reached_top = True
+    if reached_top and pyscan.is_header(pyscan.line_text(text, top)):
         return top
     return None
 
