@@ -10,7 +10,8 @@ Figures (printed, never asserted):
   ``ModelClient`` from the same loopback scripted server, in this process), split into the
   pipeline's share (prompt, extraction, validation, diff: its own clock minus the model
   call) and the LSP layer's (documents, progress, the applyEdit round trip);
-* the server's resident memory after 100 refactors (each one applied).
+* the server's resident memory after 100 refactors of the big file (each one applied; the
+  small file's 20, alternating with the first big ones, are done by then too).
 
 Then the four targets, each with "met" or "not met", all compared within this one run
 (the machine is shared, so absolute figures from another run say little):
@@ -302,26 +303,37 @@ async def refactor(client: BenchClient, uri: str, first: int, end: int) -> dict[
     )
 
 
-async def model_alone(
-    base_url: str, text: str, funcs: list[tuple[int, int, str]], n: int
-) -> list[float]:
-    """The model call by itself: the same prompt and reply through the same client code."""
+Case = tuple[str, tuple[int, int, str]]
+
+
+async def models_alone(
+    base_url: str, big: list[Case], small: list[Case]
+) -> tuple[list[float], list[float]]:
+    """The model call by itself: the same prompt and reply through the same client code,
+    for each (text, function) case; the two lists' calls alternate, like the refactors."""
     from m21_lsp.pipeline import prompt
 
     settings = Settings(api_key=KEY, base_url=base_url)
-    lines = text.split("\n")
-    starts = [0]
-    for line in lines[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
-    times = []
+
+    def messages_for(case: Case) -> Any:
+        text, (first, end, _) = case
+        starts = [0]
+        for line in text.split("\n")[:-1]:
+            starts.append(starts[-1] + len(line) + 1)
+        return prompt.refactor_messages(
+            text, starts[first], starts[end], context_lines=settings.context_lines
+        )
+
+    times: tuple[list[float], list[float]] = ([], [])
     async with ModelClient(settings) as model:
-        for first, end, _ in funcs[:n]:
-            messages = prompt.refactor_messages(
-                text, starts[first], starts[end], context_lines=settings.context_lines
-            )
-            began = time.perf_counter()
-            await model.complete(messages)
-            times.append(time.perf_counter() - began)
+        for k in range(max(len(big), len(small))):
+            for cases, out in zip((big, small), times, strict=True):
+                if k >= len(cases):
+                    continue
+                messages = messages_for(cases[k])
+                began = time.perf_counter()
+                await model.complete(messages)
+                out.append(time.perf_counter() - began)
     return times
 
 
@@ -349,19 +361,21 @@ async def main(smoke: bool, rss_reference: float) -> list[bool]:
         rss_open = rss_mib(pid)
         actions = await bench_code_actions(client, text, action_requests)
 
+        # The big file's refactors and the small file's alternate, so that the ratio
+        # between them compares runs made under the same load (the machine is shared:
+        # measured one after the other, a busy spell on either side skews the ratio).
         big_totals, big_pipeline = [], []
+        small_totals, small_pipeline = [], []
         picked = funcs[:: max(1, len(funcs) // refactors)][:refactors]
-        for first, end, name in picked:
+        for k, (first, end, name) in enumerate(picked):
             began = time.perf_counter()
             result = await refactor(client, URI, first, end)
             big_totals.append(time.perf_counter() - began)
             big_pipeline.append(result.get("pipelineSeconds", 0.0))
             if not result.get("applied"):
                 raise SystemExit(f"refactor of {name} was not applied: {result}")
-        rss_after = rss_mib(pid)
-
-        small_totals, small_pipeline = [], []
-        for _ in range(min(refactors, 20)):
+            if k >= min(refactors, 20):
+                continue
             client.replace_all(small_uri, small)  # undo the last refactor
             began = time.perf_counter()
             result = await refactor(client, small_uri, small_func[0], small_func[1])
@@ -369,10 +383,12 @@ async def main(smoke: bool, rss_reference: float) -> list[bool]:
             small_pipeline.append(result.get("pipelineSeconds", 0.0))
             if not result.get("applied"):
                 raise SystemExit(f"refactor of the small file was not applied: {result}")
+        rss_after = rss_mib(pid)
         await stop(client)
 
-        model_big = await model_alone(srv.base_url, text, picked[:20], 20)
-        model_small = await model_alone(srv.base_url, small, [small_func] * 20, 20)
+        model_big, model_small = await models_alone(
+            srv.base_url, [(text, f) for f in picked[:20]], [(small, small_func)] * 20
+        )
     finally:
         srv.stop()
 
