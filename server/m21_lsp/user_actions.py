@@ -30,6 +30,10 @@ _KEYS = ("title", "instruction", "kind", "languages", "scope", "name", "target")
 _MAX_INSTRUCTION = 4000
 
 
+# Language ids that different editors send for one language.
+_SAME_LANGUAGE = {"sh": "shellscript", "bash": "shellscript"}
+
+
 @dataclass(frozen=True)
 class Target:
     """Where an action writes instead of replacing the selection (create or append)."""
@@ -54,7 +58,12 @@ class Action:
     target: Target | None = None
 
     def applies_to(self, language_id: str) -> bool:
-        return not self.languages or language_id in self.languages
+        """Whether the action is offered for ``language_id``; the names editors use for one
+        language (Neovim's ``sh``/``bash`` for VS Code's ``shellscript``) count as one."""
+        if not self.languages:
+            return True
+        same = _SAME_LANGUAGE.get(language_id, language_id)
+        return any(_SAME_LANGUAGE.get(lang, lang) == same for lang in self.languages)
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON, in the setting's own shape (doctor, ``m21-lsp actions``)."""

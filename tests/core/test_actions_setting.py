@@ -98,3 +98,14 @@ def test_a_target_resolves_its_placeholders_inside_the_root(tmp_path: Path) -> N
     (tmp_path / "link").symlink_to("/")
     with pytest.raises(ValueError, match="outside"):
         resolve_target("link/etc/passwd", tmp_path / "a.py", tmp_path)
+
+
+def test_shell_actions_match_every_editors_name_for_shell_script() -> None:
+    """Neovim sends ``sh``/``bash`` where VS Code sends ``shellscript``: an action for one is
+    offered for the others, and still not for an unrelated language."""
+    entry = {"title": "Quote vars", "instruction": "Quote expansions.", "languages": ["sh"]}
+    (action,), problems = parse_actions([entry])
+    assert not problems
+    assert action.applies_to("shellscript") and action.applies_to("bash")
+    assert action.applies_to("sh")
+    assert not action.applies_to("python")
