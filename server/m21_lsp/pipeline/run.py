@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import limits
 from ..config import Settings
@@ -84,6 +84,16 @@ def _check_request(req: RefactorRequest, settings: Settings) -> str:
     return selection
 
 
+def _context(req: RefactorRequest, settings: Settings) -> dict[str, Any]:
+    """What every prompt is told about where the selection lives: one place for refactor,
+    fix, actions and explain."""
+    return {
+        "context_lines": settings.context_lines,
+        "language_id": req.language_id,
+        "path": req.path,
+    }
+
+
 async def refactor(
     req: RefactorRequest,
     settings: Settings,
@@ -103,9 +113,7 @@ async def refactor(
         req.end,
         instruction=req.instruction,
         diagnostics=req.diagnostics,
-        context_lines=settings.context_lines,
-        language_id=req.language_id,
-        path=req.path,
+        **_context(req, settings),
     )
     limits.check_prompt(settings, prompt.estimate_tokens(messages))
 
@@ -289,14 +297,7 @@ async def explain(
     """Ask the model to explain the selection; the markdown has its reasoning stripped."""
     started = time.monotonic()
     _check_request(req, settings)
-    messages = prompt.explain_messages(
-        req.text,
-        req.start,
-        req.end,
-        context_lines=settings.context_lines,
-        language_id=req.language_id,
-        path=req.path,
-    )
+    messages = prompt.explain_messages(req.text, req.start, req.end, **_context(req, settings))
     limits.check_prompt(settings, prompt.estimate_tokens(messages))
     completion = await client.complete(messages, on_progress=on_progress)
     markdown = completion.text.strip()
