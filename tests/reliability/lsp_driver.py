@@ -101,7 +101,8 @@ class Driver(Client):
 
     # ------------------------------------------------------------------ documents
     def doc_version(self, uri: str) -> int:
-        return self.version(uri)
+        # Not ``self.version(uri)``: pygls's client keeps its own version string there.
+        return self.docs[uri][0]
 
     def range_of(self, uri: str, start: int, end: int) -> dict[str, Any]:
         rng = lsp_range(self.text(uri), start, end, self.encoding)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE_PATH = REPO / "server" / "m21_lsp" / "demo_data" / "sample.py"
 FIXTURE_PATH = REPO / "fixtures" / "sources" / "sample_basic.py"
 
-# What sample_basic.py adds to the sample, after the sample's last function.
+# What sample_basic.py adds to the sample, between total_price and load_items.
 FIXTURE_EXTRA = """
 
 def format_tag(name):
