@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "server"), str(ROOT / "tests" / "reliability")]
+sys.path[:0] = [str(ROOT / "server"), str(ROOT / "tests"), str(ROOT / "tests" / "reliability")]
 
 from m21_lsp.testing.scripted_server import ScriptedModelServer  # noqa: E402
 from soak_run import SoakConfig, run_soak  # noqa: E402

@@ -15,12 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from m21_editor_case import editors_required, write_project
+from support.sample import REPO as REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+_editors_required = editors_required
 
 
-def _editors_required() -> bool:
-    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
+@pytest.fixture
+def editor_project(tmp_path: Path) -> Path:
+    """``tmp_path/project/shop.py`` holding the sample module, with a ``pyproject.toml``."""
+    return write_project(tmp_path, pyproject=True)
 
 
 @pytest.fixture

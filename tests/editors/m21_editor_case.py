@@ -6,10 +6,13 @@ code under test, so a wrong edit from the server cannot also produce the expecta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-SOURCE = (DATA_DIR / "shop.py").read_text(encoding="utf-8")
+from support.sample import sample_text
+
+# The one sample module (tests/support/sample.py): the file `m21-lsp demo` ships and refactors.
+SOURCE = sample_text()
 
 OLD_FUNCTION = """\
 def total_price(items, tax_rate):
@@ -79,3 +82,25 @@ def line_span(text: str, snippet: str) -> tuple[int, int]:
     start = text.index(snippet)
     first = text.count("\n", 0, start) + 1
     return first, first + snippet.count("\n") - 1
+
+
+def editors_required() -> bool:
+    """CI sets ``M21_REQUIRE_EDITORS=1``: a missing editor then fails instead of skipping."""
+    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
+
+
+def write_project(tmp_path: Path, *, pyproject: bool = False) -> Path:
+    """``tmp_path/project/shop.py`` holding the sample (and a ``pyproject.toml`` marking the
+    root, for editors that look for one); returns the file."""
+    project = tmp_path / "project"
+    project.mkdir()
+    if pyproject:
+        (project / "pyproject.toml").write_text('[project]\nname = "shop"\n', encoding="utf-8")
+    target = project / "shop.py"
+    target.write_text(SOURCE, encoding="utf-8")
+    return target
+
+
+def assert_no_key(key: str, *texts: str) -> None:
+    """The key-leak search: ``key`` is in none of the editor's outputs, logs or files read."""
+    assert not any(key in t for t in texts), "the API key appeared in editor output"

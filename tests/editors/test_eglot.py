@@ -24,8 +24,10 @@ from m21_editor_case import (
     REASONING,
     REFACTOR_REPLY,
     SOURCE,
+    assert_no_key,
     expected_after_refactor,
     line_span,
+    write_project,
 )
 from m21_lsp.testing.scripted_server import Step
 
@@ -55,11 +57,7 @@ def emacs(editor_binary) -> str:
 
 
 def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    target = project / "shop.py"
-    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", target)
-    return target
+    return write_project(tmp_path)
 
 
 def _run_emacs(emacs: str, env: dict[str, str], cwd: Path, result_path: Path) -> tuple[dict, str]:
@@ -92,8 +90,7 @@ def _run_emacs(emacs: str, env: dict[str, str], cwd: Path, result_path: Path) ->
 
 
 def _assert_no_key(key: str, output: str, result_path: Path) -> None:
-    leaked = key in output or key in result_path.read_text(encoding="utf-8")
-    assert not leaked, "the API key appeared in editor output"
+    assert_no_key(key, output, result_path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("setup", ["command", "documented-snippet"])

@@ -37,8 +37,11 @@ from m21_editor_case import (
     REFACTOR_REPLY,
     SOURCE,
     USER_LINE,
+    assert_no_key,
+    editors_required,
     expected_after_refactor,
     line_span,
+    write_project,
 )
 from m21_lsp.testing.scripted_server import Step
 
@@ -128,17 +131,11 @@ def _current_nvim() -> str:
     pytest.skip(reason)
 
 
-def _editors_required() -> bool:
-    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
+_editors_required = editors_required
 
 
 def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text('[project]\nname = "shop"\n', encoding="utf-8")
-    target = project / "shop.py"
-    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", target)
-    return target
+    return write_project(tmp_path, pyproject=True)
 
 
 def _start(nvim: str, env: dict[str, str], **inputs: str) -> subprocess.Popen[str]:
@@ -195,8 +192,7 @@ def _finish(
 
 
 def _assert_no_key(env: dict[str, str], *texts: str) -> None:
-    key = env["M21_API_KEY"]
-    assert not any(key in t for t in texts), "the API key appeared in editor output"
+    assert_no_key(env["M21_API_KEY"], *texts)
 
 
 def _assert_model_saw(model_server, n: int, env: dict[str, str]) -> None:

@@ -50,8 +50,10 @@ from m21_editor_case import (
     REASONING,
     REFACTOR_REPLY,
     SOURCE,
+    editors_required,
     expected_after_refactor,
     line_span,
+    write_project,
 )
 from m21_lsp.testing.scripted_server import Step
 
@@ -70,8 +72,7 @@ START_TIMEOUT = 120
 DRIVER_TIMEOUT = 600
 
 
-def _required() -> bool:
-    return os.environ.get("M21_REQUIRE_EDITORS", "") not in ("", "0", "false", "no")
+_required = editors_required
 
 
 def _missing(reason: str) -> None:
@@ -340,9 +341,7 @@ def code_server(
     assert install.returncode == 0, install.stdout + install.stderr
     assert (extensions / "extensions.json").exists(), install.stdout
 
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copyfile(Path(__file__).parent / "data" / "shop.py", project / "shop.py")
+    project = write_project(tmp_path).parent
     proc = subprocess.Popen(
         [
             *common,

@@ -1,4 +1,4 @@
-"""Fixtures for the language server's end-to-end tests (helpers live in lsp_harness)."""
+"""Fixtures for the language server's end-to-end tests (the client lives in support.lsp_client)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lsp_harness import REPO, WAIT, Client, capabilities, server_env
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import ScriptedModelServer
+from support.lsp_client import REPO, WAIT, Client, capabilities, server_env
 
 
 @pytest_asyncio.fixture

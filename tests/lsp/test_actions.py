@@ -6,10 +6,10 @@ import asyncio
 import concurrent.futures
 
 import pytest
-from lsp_harness import WAIT, capabilities, find
-from lsp_textpos import lsp_range, offset_of
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from support.lsp_client import WAIT, capabilities, find
+from support.positions import lsp_range, offset_of
 
 URI = "file:///work/shop.py"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsp_harness import NEW_TOTAL, find, refactor_action, refactored
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
 from pygls.exceptions import JsonRpcRequestCancelled
+from support.lsp_client import NEW_TOTAL, find, refactor_action, refactored
 
 URI = "file:///work/shop.py"
 

@@ -23,10 +23,10 @@ import os
 from typing import Any
 
 import pytest
-from lsp_harness import NEW_TOTAL, WAIT, Client, find
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
 from pygls.exceptions import JsonRpcRequestCancelled
+from support.lsp_client import NEW_TOTAL, WAIT, Client, find
 
 URI = "file:///work/shop.py"
 # M21_CANCEL_ROUNDS raises it for a longer hunt (480 pairs ran clean on the loaded 2-core box).

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lsp_harness import capabilities, find, refactor_action, refactored
-from lsp_textpos import apply_lsp_edits
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import capabilities, find, refactor_action, refactored
+from support.positions import apply_lsp_edits
 
 URI = "file:///work/shop.py"
 

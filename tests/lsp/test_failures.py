@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lsp_harness import capabilities, find, refactor_action
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import capabilities, find, refactor_action
 
 URI = "file:///work/shop.py"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsp_harness import find
-from lsp_textpos import lsp_range
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step, load_reply
 from pygls.exceptions import JsonRpcRequestCancelled
+from support.lsp_client import find
+from support.positions import lsp_range
 
 URI = "file:///work/shop.py"
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lsp_harness import (
+from lsprotocol import types
+from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
+from support.lsp_client import (
     REPO,
     WAIT,
     Client,
@@ -27,9 +29,7 @@ from lsp_harness import (
     refactored,
     server_env,
 )
-from lsp_textpos import apply_lsp_edits
-from lsprotocol import types
-from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
+from support.positions import apply_lsp_edits
 
 URI = "file:///work/shop.py"
 USER_LINE = "# typed while the edit was on its way\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 
-from lsp_harness import capabilities, find, refactor_action, refactored
-from lsp_textpos import lsp_range
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import capabilities, find, refactor_action, refactored
+from support.positions import lsp_range
 
 URI = "file:///work/shop.py"
 

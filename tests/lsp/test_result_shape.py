@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsp_harness import capabilities, find, refactor_action
 from m21_lsp.lsp.results import CommandResult, UsageResult, shape_for
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import capabilities, find, refactor_action
 
 URI = "file:///work/shop.py"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lsp_harness import find, refactor_action
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import find, refactor_action
 
 URI = "file:///work/shop.py"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lsp_harness import capabilities, find
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import ScriptedModelServer, Step
+from support.lsp_client import capabilities, find
 
 URI = "file:///work/shop.py"
 REPLY = "<think>ok</think>\nIt adds things up."

@@ -1,20 +1,16 @@
-"""A plain LSP client that drives the real server over stdio, for reliability and security.
+"""The reliability and security tests' client: ``support.lsp_client.Client`` plus a few extras.
 
-It plays the editor: keeps its own copy of every open document, applies
-``workspace/applyEdit`` the way VS Code does (refusing an edit for a version it no longer
-has), records every message the server sends (raw JSON, for key-leak searches) and the
-server's stderr, and lets tests wait on conditions instead of sleeping.
-
-Independent of ``tests/lsp``'s harness on purpose: the soak test needs its own bookkeeping
-(which command produced which edit), and a second, separately written client catches
-protocol assumptions that one client alone would share with the server.
+The shared client already plays the editor (its own copy of every open document, versioned
+``workspace/applyEdit``, every raw message recorded, waits on conditions instead of sleeps).
+On top of it the soak, fuzz and race tests need the server's stderr (for key-leak searches
+and memory), a hold on ``applyEdit`` to line up races, which command produced which edit,
+Neovim's way of applying edits, and raw JSON requests that bypass lsprotocol's validation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import os
 import re
 import sys
@@ -26,33 +22,25 @@ from typing import Any
 from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import client_capabilities
-from pytest_lsp.client import LanguageClient, register_lsp_features
-from pytest_lsp.protocol import LanguageClientProtocol
+from support.lsp_client import Client
+from support.positions import apply_lsp_edits, lsp_range
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 WAIT = 60.0  # a safety net for waits on conditions, never a timing assertion
 
 
-class RecordingProtocol(LanguageClientProtocol):
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        self._server.raw.append(json.dumps(data, ensure_ascii=False))
-        if str(data.get("id", "")).startswith("raw-") and "method" not in data:
-            self._server.raw_responses[data["id"]] = data
-        message = super().structure_message(data)
-        self._server.changed()
-        return message
+class Driver(Client):
+    """The shared test client, plus what the soak and fuzz tests need on top: the server's
+    stderr, a hold on ``applyEdit``, a Neovim-style edit application and raw requests."""
 
+    wait = WAIT
 
-class Driver(LanguageClient):
     def __init__(self) -> None:
-        super().__init__(protocol_cls=RecordingProtocol, converter_factory=default_converter)
-        register_lsp_features(self)
-        self.raw: list[str] = []
-        self.raw_responses: dict[str, dict[str, Any]] = {}
+        # pygls's own converter: the reliability tests take the actions as the server's
+        # lsprotocol types structure them, Command or CodeAction.
+        super().__init__(converter_factory=default_converter)
         self.stderr = bytearray()
-        self.docs: dict[str, tuple[int, str]] = {}
-        self.encoding = "utf-16"
         self.apply_log: list[tuple[types.ApplyWorkspaceEditParams, bool]] = []
         self.on_applied: Callable[[str, list[Any]], None] | None = None
         # A test may hold an applyEdit before it is applied (to line up a race).
@@ -63,23 +51,12 @@ class Driver(LanguageClient):
         # changes wherever they point, and answer applied in every case.
         self.apply_like = "vscode"
         self.skipped_edits = 0
-        # How much a change raises a document's version (Neovim's is b:changedtick).
-        self.version_step = 1
-        self._event = asyncio.Event()
         self._stderr_task: asyncio.Task[None] | None = None
 
-        async def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
-            if self.before_apply is not None:
-                await self.before_apply(params)
-            return self._on_apply_edit(params)
-
-        self.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
-
-        def register_capability(params: types.RegistrationParams) -> None:
-            self.registrations.extend(params.registrations)
-
-        self.registrations: list[types.Registration] = []
-        self.feature(types.CLIENT_REGISTER_CAPABILITY)(register_capability)
+    async def _apply_edit_request(self, params: types.ApplyWorkspaceEditParams) -> Any:
+        if self.before_apply is not None:
+            await self.before_apply(params)
+        return self._on_apply_edit(params)
 
     # ------------------------------------------------------------------ process
     async def start_io(self, cmd: str, *args: Any, **kwargs: Any) -> None:
@@ -122,54 +99,10 @@ class Driver(LanguageClient):
         """Everything the server said: every message received, and its stderr."""
         return "\n".join(self.raw) + "\n" + self.stderr.decode("utf-8", "replace")
 
-    # ------------------------------------------------------------------ waiting
-    def changed(self) -> None:
-        self._event.set()
-
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
-        async with asyncio.timeout(timeout):
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                self._event.clear()
-                await self._event.wait()
-
     # ------------------------------------------------------------------ documents
-    def open(self, uri: str, text: str, language_id: str = "python", version: int = 1) -> None:
-        self.docs[uri] = (version, text)
-        self.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(
-                    uri=uri, language_id=language_id, version=version, text=text
-                )
-            )
-        )
-
-    def close(self, uri: str) -> None:
-        self.docs.pop(uri, None)
-        self.text_document_did_close(
-            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
-        )
-
-    def text(self, uri: str) -> str:
-        return self.docs[uri][1]
-
     def doc_version(self, uri: str) -> int:
+        # Not ``self.version(uri)``: pygls's client keeps its own version string there.
         return self.docs[uri][0]
-
-    def edit(self, uri: str, start: int, end: int, new_text: str) -> None:
-        """Replace ``text[start:end]`` (string offsets) with an incremental didChange."""
-        version, text = self.docs[uri]
-        rng = lsp_range(text, start, end, self.encoding)
-        version += self.version_step
-        self.docs[uri] = (version, text[:start] + new_text + text[end:])
-        self.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new_text)],
-            )
-        )
 
     def range_of(self, uri: str, start: int, end: int) -> dict[str, Any]:
         rng = lsp_range(self.text(uri), start, end, self.encoding)
@@ -244,9 +177,6 @@ class Driver(LanguageClient):
                     out.append(token)
         return out
 
-    def shown(self, *kinds: types.MessageType) -> list[str]:
-        return [m.message for m in self.messages if not kinds or m.type in kinds]
-
     # ------------------------------------------------------------------ applyEdit
     def _on_apply_edit(self, params: types.ApplyWorkspaceEditParams) -> Any:
         if self.apply_like == "neovim":
@@ -316,54 +246,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
-
-
-# ---------------------------------------------------------------------- positions (client side)
-def _units(text: str, encoding: str) -> int:
-    if encoding == "utf-32":
-        return len(text)
-    if encoding == "utf-8":
-        return len(text.encode("utf-8", "surrogatepass"))
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _line_starts(text: str) -> list[int]:
-    return [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-
-
-def lsp_position(text: str, offset: int, encoding: str) -> types.Position:
-    starts = _line_starts(text)
-    line = max(i for i, s in enumerate(starts) if s <= offset)
-    return types.Position(line=line, character=_units(text[starts[line] : offset], encoding))
-
-
-def lsp_range(text: str, start: int, end: int, encoding: str) -> types.Range:
-    return types.Range(
-        start=lsp_position(text, start, encoding), end=lsp_position(text, end, encoding)
-    )
-
-
-def lsp_offset(text: str, position: types.Position, encoding: str) -> int:
-    starts = _line_starts(text)
-    if position.line >= len(starts):
-        return len(text)
-    start = starts[position.line]
-    stop = starts[position.line + 1] if position.line + 1 < len(starts) else len(text)
-    content = text[start:stop].rstrip("\r\n")
-    for i in range(len(content) + 1):
-        if _units(content[:i], encoding) >= position.character:
-            return start + i
-    return start + len(content)
-
-
-def apply_lsp_edits(text: str, edits: list[Any], encoding: str) -> str:
-    resolved = [
-        (lsp_offset(text, e.range.start, encoding), lsp_offset(text, e.range.end, encoding), e)
-        for e in edits
-    ]
-    for start, end, edit in sorted(resolved, key=lambda r: (r[0], r[1]), reverse=True):
-        text = text[:start] + edit.new_text + text[end:]
-    return text
 
 
 # ---------------------------------------------------------------------- starting

@@ -1,4 +1,4 @@
-"""End-to-end harness (shared by the tests/lsp fixtures and tests): the real server in a subprocess over stdio, a recording LSP client.
+"""The LSP test client: the real server in a subprocess over stdio, a recording LSP client.
 
 The client (pytest-lsp's, extended) keeps its own copy of every open document, applies
 ``workspace/applyEdit`` the way an editor does (refusing a stale version when the edit is
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Union
 
-from lsp_textpos import apply_lsp_edits, lsp_range
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import ScriptedModelServer
 from pygls.protocol import default_converter
@@ -24,13 +24,19 @@ from pytest_lsp import client_capabilities
 from pytest_lsp.client import LanguageClient, register_lsp_features
 from pytest_lsp.protocol import LanguageClientProtocol
 
+from support.positions import apply_lsp_edits, lsp_range
+
 WAIT = 20.0  # safety net for waits on events; never a timing assertion
 REPO = Path(__file__).resolve().parents[2]
 
 
 class RecordingProtocol(LanguageClientProtocol):
+    """Records every message as raw JSON (key-leak searches) and answers to raw requests."""
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         self._server.raw.append(json.dumps(data, ensure_ascii=False))
+        if str(data.get("id", "")).startswith("raw-") and "method" not in data:
+            self._server.raw_responses[data["id"]] = data
         message = super().structure_message(data)
         self._server.changed()
         return message
@@ -54,10 +60,15 @@ def _converter() -> Any:
 class Client(LanguageClient):
     """A plain LSP client that knows nothing about m21-lsp, with a memory."""
 
-    def __init__(self) -> None:
-        super().__init__(protocol_cls=RecordingProtocol, converter_factory=_converter)
+    wait: float = WAIT  # the default safety net of ``wait_until``
+
+    def __init__(self, converter_factory: Callable[[], Any] = _converter) -> None:
+        super().__init__(protocol_cls=RecordingProtocol, converter_factory=converter_factory)
         register_lsp_features(self)
         self.raw: list[str] = []
+        self.raw_responses: dict[str, dict[str, Any]] = {}
+        # How much a change raises a document's version (Neovim's is b:changedtick).
+        self.version_step = 1
         self.registrations: list[types.Registration] = []
         self.docs: dict[str, tuple[int, str]] = {}
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
@@ -71,17 +82,32 @@ class Client(LanguageClient):
 
         self.feature(types.CLIENT_REGISTER_CAPABILITY)(register)
 
-        def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
-            return self._on_apply_edit(params)
+        # pygls registers plain functions only; keep the handler sync unless a subclass made
+        # ``_apply_edit_request`` async (the reliability driver holds edits there).
+        if inspect.iscoroutinefunction(self._apply_edit_request):
+
+            async def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
+                return await self._apply_edit_request(params)
+
+        else:
+
+            def apply_edit(params: types.ApplyWorkspaceEditParams) -> Any:
+                return self._apply_edit_request(params)
 
         self.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
+
+    def _apply_edit_request(self, params: types.ApplyWorkspaceEditParams) -> Any:
+        """The ``workspace/applyEdit`` handler; a subclass may make it async to hold edits."""
+        return self._on_apply_edit(params)
 
     def changed(self) -> None:
         self._event.set()
 
-    async def wait_until(self, predicate: Callable[[], Any], what: str = "condition") -> Any:
+    async def wait_until(
+        self, predicate: Callable[[], Any], what: str = "condition", *, timeout: float | None = None
+    ) -> Any:
         """Wait until ``predicate()`` is truthy, re-checking on every received message."""
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(self.wait if timeout is None else timeout):
             while True:
                 value = predicate()
                 if value:
@@ -100,6 +126,12 @@ class Client(LanguageClient):
             )
         )
 
+    def close(self, uri: str) -> None:
+        self.docs.pop(uri, None)
+        self.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+
     def text(self, uri: str) -> str:
         return self.docs[uri][1]
 
@@ -110,10 +142,11 @@ class Client(LanguageClient):
         """Replace text[start:end] (string offsets) with an incremental didChange."""
         version, text = self.docs[uri]
         rng = lsp_range(text, start, end, self.encoding)
-        self.docs[uri] = (version + 1, text[:start] + new_text + text[end:])
+        version += self.version_step
+        self.docs[uri] = (version, text[:start] + new_text + text[end:])
         self.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version + 1),
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
                 content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new_text)],
             )
         )
@@ -218,8 +251,9 @@ class Client(LanguageClient):
     def errors_shown(self) -> list[str]:
         return [m.message for m in self.messages if m.type == types.MessageType.Error]
 
-    def shown(self, kind: types.MessageType | None = None) -> list[str]:
-        return [m.message for m in self.messages if kind is None or m.type == kind]
+    def shown(self, *kinds: types.MessageType) -> list[str]:
+        """The messages shown (``window/showMessage``), of the given kinds or all."""
+        return [m.message for m in self.messages if not kinds or m.type in kinds]
 
 
 def server_env(
