@@ -9,7 +9,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from lsp_harness import capabilities, find, refactored
+from support.lsp_client import capabilities, find, refactored
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
 
