@@ -9,9 +9,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from support.lsp_client import capabilities, find, refactored
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
+from support.lsp_client import capabilities, find, refactored
 
 URI = "file:///work/shop.py"
 HINTS = {
