@@ -11,6 +11,7 @@ a request header or a URL.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 _KNOWN_SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{6,}")
@@ -77,7 +78,15 @@ class M21Error(Exception):
     server puts into command results and tests match on.
     """
 
-    kind = "error"
+    kind: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, *, kind: str = "", retryable: bool | None = None) -> None:
+        super().__init_subclass__()
+        if kind:
+            cls.kind = kind
+        if retryable is not None:
+            cls.retryable = retryable
 
     def __init__(self, message: str, *, detail: str = "") -> None:
         self.message = scrub(message)
@@ -85,39 +94,28 @@ class M21Error(Exception):
         super().__init__(self.message)
 
 
-class ConfigError(M21Error):
+class ConfigError(M21Error, kind="config"):
     """Missing or invalid configuration (no key, bad number, unsafe base URL…)."""
 
-    kind = "config"
 
-
-class UsageError(M21Error):
+class UsageError(M21Error, kind="usage"):
     """The caller asked for something malformed (bad range, unknown document)."""
 
-    kind = "usage"
 
-
-class LimitExceeded(M21Error):
+class LimitExceeded(M21Error, kind="limit"):
     """A safety cap was hit before any request was sent; the message names the setting."""
 
-    kind = "limit"
 
-
-class SecretFileRefused(M21Error):
+class SecretFileRefused(M21Error, kind="secret_file"):
     """The file matches a secret-file glob and is never sent to the model."""
 
-    kind = "secret_file"
 
-
-class ModelError(M21Error):
+class ModelError(M21Error, kind="model"):
     """Base for failures talking to the model endpoint.
 
     ``retry_after`` is the wait the endpoint asked for (seconds), when it named one;
     ``what`` is the message's first part without advice (see :class:`RateLimitError`).
     """
-
-    kind = "model"
-    retryable = False
 
     def __init__(
         self,
@@ -132,19 +130,22 @@ class ModelError(M21Error):
         self.what = scrub(what) or self.message
 
 
-class AuthError(ModelError):
-    kind = "auth"
+class AuthError(ModelError, kind="auth"):
+    """The endpoint refused the key (HTTP 401, MiniMax 1004): the message names where the key
+    comes from."""
 
 
-class CreditsError(ModelError):
-    kind = "credits"
+class CreditsError(ModelError, kind="credits"):
+    """The account may not make this call (HTTP 402/403, MiniMax 1008): out of credits, or a key
+    that may not use this model."""
 
 
-class BadRequestError(ModelError):
-    kind = "bad_request"
+class BadRequestError(ModelError, kind="bad_request"):
+    """The endpoint rejected the request itself (HTTP 400/404/413/422): a wrong baseUrl or model,
+    or a request too large; retrying the same request cannot help."""
 
 
-class RateLimitError(ModelError):
+class RateLimitError(ModelError, kind="rate_limit", retryable=True):
     """429 or MiniMax's rate-limit codes.
 
     ``what`` is the message's first part without advice ("The model endpoint is rate
@@ -152,51 +153,38 @@ class RateLimitError(ModelError):
     why in one sentence instead of appending a second, contradicting one.
     """
 
-    kind = "rate_limit"
-    retryable = True
 
-
-class ServerError(ModelError):
+class ServerError(ModelError, kind="server", retryable=True):
     """5xx answers, dropped connections and streams cut off before a finish reason."""
 
-    kind = "server"
-    retryable = True
+
+class ModelTimeout(ModelError, kind="timeout", retryable=True):
+    """No connection within connectTimeout, or no bytes for chunkTimeout: retried within
+    the overall timeout, then reported with the setting to raise."""
 
 
-class ModelTimeout(ModelError):
-    kind = "timeout"
-    retryable = True
-
-
-class TruncatedReply(ModelError):
+class TruncatedReply(ModelError, kind="truncated"):
     """``finish_reason == "length"``: the reply hit ``maxTokens``."""
 
-    kind = "truncated"
 
-
-class ReplyError(M21Error):
+class ReplyError(M21Error, kind="reply"):
     """The model answered, but the answer is unusable (no code block, empty, too large)."""
 
-    kind = "reply"
+
+class NoCodeInReply(ReplyError, kind="no_code"):
+    """The reply has no code block to use as the replacement; an empty replacement is never
+    made up instead."""
 
 
-class NoCodeInReply(ReplyError):
-    kind = "no_code"
-
-
-class StructureError(ReplyError):
+class StructureError(ReplyError, kind="structure"):
     """The reply's code parses but would change the file's structure around it (a method
     nested in a repeated ``class``, a docstring shifted): refused, never applied."""
 
-    kind = "structure"
 
-
-class InvalidSyntax(M21Error):
+class InvalidSyntax(M21Error, kind="invalid_syntax"):
     """The edited document no longer parses in its language (tree-sitter found a new
     ``ERROR``/``MISSING`` node, or a top-level declaration outside the selection changed),
     even after the repair turn(s). ``language`` is the name the message uses ("Go")."""
-
-    kind = "invalid_syntax"
 
     def __init__(
         self,
@@ -211,20 +199,16 @@ class InvalidSyntax(M21Error):
         self.language = language
 
 
-class InvalidPython(InvalidSyntax):
+class InvalidPython(InvalidSyntax, kind="invalid_python"):
     """The replacement does not parse, even after the repair turn(s)."""
-
-    kind = "invalid_python"
 
     def __init__(self, message: str, *, detail: str = "", line: int | None = None) -> None:
         super().__init__(message, detail=detail, line=line, language="Python")
 
 
-class StaleDocument(M21Error):
+class StaleDocument(M21Error, kind="stale"):
     """The selected code changed while the model was working; nothing is applied."""
 
-    kind = "stale"
 
-
-class Cancelled(M21Error):
-    kind = "cancelled"
+class Cancelled(M21Error, kind="cancelled"):
+    """The user cancelled (progress or ``$/cancelRequest``); nothing was applied."""
