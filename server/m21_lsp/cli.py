@@ -318,7 +318,9 @@ async def _run_refactor(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     applied = False
     if args.apply and result.changed:
         current = _read(path)
-        edits, new_text = await pipeline.rebase(result, current, is_python=req.is_python)
+        edits, new_text = await pipeline.rebase(
+            result, current, is_python=req.is_python, language_id=req.language_id, path=req.path
+        )
         write_atomically(path, new_text)
         applied = True
         base = current

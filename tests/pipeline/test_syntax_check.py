@@ -260,3 +260,30 @@ from m21_lsp.pipeline import syntax
 syntax.check_edit("go", "package a\\n", (0, 10), "package b\\n", [(0, 10)])
 """
     assert _probe(body) == "tree_sitter,tree_sitter_go"
+
+
+def test_an_edit_moved_onto_a_changed_go_document_is_checked_again() -> None:
+    """``rebase`` re-parses a moved non-Python edit in the document as it is now: an edit
+    that no longer parses there is refused as stale, one that does is moved as before."""
+    from m21_lsp.errors import StaleDocument
+    from m21_lsp.pipeline.edits import OffsetEdit
+    from m21_lsp.pipeline.types import RefactorResult
+
+    base = "package m\n\nfunc a() int {\n\treturn 1\n}\n\nfunc b() int {\n\treturn 2\n}\n"
+    start = base.index("\treturn 2")
+    broken = RefactorResult(
+        base_text=base,
+        new_text="",
+        edits=[OffsetEdit(start, start + len("\treturn 2\n}"), "\treturn (2\n}")],
+        replacement="",
+        selection=(base.index("func b"), len(base)),
+    )
+    current = base.replace("return 1", "return 10")  # the user typed above, not in b
+    with pytest.raises(StaleDocument) as info:
+        asyncio.run(run.rebase(broken, current, is_python=False, language_id="go"))
+    assert "no longer fits" in info.value.message
+    fine = dataclasses.replace(
+        broken, edits=[OffsetEdit(start, start + len("\treturn 2"), "\treturn 2 + 0")]
+    )
+    _, moved_text = asyncio.run(run.rebase(fine, current, is_python=False, language_id="go"))
+    assert moved_text == current.replace("return 2", "return 2 + 0")

@@ -85,7 +85,9 @@ async def _apply_locked(
     """Rebase, send and settle one edit while holding the document's edit lock."""
     for _attempt in range(APPLY_ATTEMPTS):
         snap = await _current(ls, uri)
-        edits, _new_text = await lazy.pipeline().rebase(result, snap.text, is_python=req.is_python)
+        edits, _new_text = await lazy.pipeline().rebase(
+            result, snap.text, is_python=req.is_python, language_id=req.language_id, path=req.path
+        )
         now = await _current(ls, uri)
         if now.version != snap.version or now.text != snap.text:
             continue  # the user typed during the re-check: rebase onto the newest text

@@ -251,7 +251,12 @@ def _spans_in_result(moved: list[edits_mod.OffsetEdit]) -> list[tuple[int, int]]
 
 
 async def rebase(
-    result: RefactorResult, current_text: str, *, is_python: bool
+    result: RefactorResult,
+    current_text: str,
+    *,
+    is_python: bool,
+    language_id: str | None = None,
+    path: str | None = None,
 ) -> tuple[list[edits_mod.OffsetEdit], str]:
     """Move a finished edit onto the document as it is now, or refuse.
 
@@ -259,7 +264,8 @@ async def rebase(
     changes leave the selected code and every edited region untouched (the model's code
     was written for the selection as it was, so a change anywhere in it voids the reply,
     even on a line the model kept), and a moved Python edit is checked again, because
-    hoisted imports and the replacement now sit in a different module.
+    hoisted imports and the replacement now sit in a different module; so is an edit in a
+    language with a grammar (``language_id``/``path`` say which), against the current text.
     """
     if current_text == result.base_text:
         return result.edits, result.new_text
@@ -276,6 +282,19 @@ async def rebase(
             "Run the refactor again on the current code."
         )
     new_text = edits_mod.apply_edits(current_text, moved)
+    key = None if is_python else syntax.language_for(language_id, path)
+    if key is not None and moved:
+        old_range = (min(e.start for e in moved), max(e.end for e in moved))
+        try:
+            await asyncio.to_thread(
+                syntax.check_edit, key, current_text, old_range, new_text, _spans_in_result(moved)
+            )
+        except InvalidSyntax as exc:
+            raise StaleDocument(
+                "The document changed while m2-1 was working and the edit no longer fits it "
+                f"({exc.message}), so nothing was applied. Run the refactor again.",
+                detail=exc.detail,
+            ) from exc
     if is_python:
         try:
             await asyncio.to_thread(validate.check_python, new_text, _spans_in_result(moved))
