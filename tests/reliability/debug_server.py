@@ -45,7 +45,7 @@ def _never_refuse(
     return out
 
 
-async def _always_stale(result: Any, current_text: str, *, is_python: bool) -> Any:
+async def _always_stale(result: Any, current_text: str, **_: Any) -> Any:
     if current_text != result.base_text:
         raise StaleDocument("sabotaged: the document changed, so nothing was applied.")
     return result.edits, result.new_text
