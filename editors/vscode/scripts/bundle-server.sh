@@ -126,7 +126,7 @@ for version in "${PYTHONS[@]}"; do
   # complete: the server's modules import and libcst's compiled parser runs.
   if [ "$TARGET" = "$(host_target)" ] && command -v "python$version" >/dev/null &&
     "python$version" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, sys.argv[1].split("."))))' "$version" 2>/dev/null; then
-    "python$version" -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import m21_lsp.lsp.app, libcst; libcst.parse_module("x = 1\n")' "$dest" ||
+    "python$version" -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import m21_lsp.lsp.app, libcst; libcst.parse_module("x = 1\n"); from m21_lsp.pipeline import syntax; syntax.check_edit("go", "package m\n", (10, 10), "package m\n", [])' "$dest" ||
       { echo "bundle-server.sh: the $tag tree does not import (see above)" >&2; exit 1; }
     checked+=("$tag")
   fi
