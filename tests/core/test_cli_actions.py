@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -43,14 +42,8 @@ def project(tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture(autouse=True)
-def env(
-    monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str
-) -> None:
-    for var in list(os.environ):
-        if var.startswith("M21_") or var == "AIMLAPI_KEY":
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("M21_API_KEY", sentinel_key)
-    monkeypatch.setenv("M21_BASE_URL", model_server.base_url)
+def _cli_env(env: str) -> None:
+    """Every test here runs in the CLI tests' environment (tests/core/conftest.py)."""
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -55,14 +55,8 @@ def sample(folder: Path, fixtures_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def env(
-    monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str
-) -> None:
-    for var in list(os.environ):
-        if var.startswith("M21_") or var == "AIMLAPI_KEY":
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("M21_API_KEY", sentinel_key)
-    monkeypatch.setenv("M21_BASE_URL", model_server.base_url)
+def _cli_env(env: str, model_server: ScriptedModelServer) -> None:
+    """The CLI tests' environment (tests/core/conftest.py), with a refactor reply queued."""
     model_server.enqueue(Step(fixture="refactor_basic"))
 
 

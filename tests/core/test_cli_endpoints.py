@@ -37,18 +37,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str
-) -> str:
-    for var in list(os.environ):
-        if var.startswith("M21_") or var == "AIMLAPI_KEY":
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("M21_API_KEY", sentinel_key)
-    monkeypatch.setenv("M21_BASE_URL", model_server.base_url)
-    return sentinel_key
-
-
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), out=out, err=err)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,16 +20,10 @@ BY_ID = {c.language_id: c for c in CASES}
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, model_server: ScriptedModelServer, sentinel_key: str
-) -> str:
-    for var in list(os.environ):
-        if var.startswith("M21_") or var == "AIMLAPI_KEY":
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("M21_API_KEY", sentinel_key)
-    monkeypatch.setenv("M21_BASE_URL", model_server.base_url)
+def env(env: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI tests' environment, with one repair turn (what these tests count on)."""
     monkeypatch.setenv("M21_REPAIR_TURNS", "1")
-    return sentinel_key
+    return env
 
 
 def run(*argv: str) -> tuple[int, str, str]:
