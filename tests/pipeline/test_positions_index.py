@@ -176,3 +176,34 @@ def test_a_derived_index_counts_the_lines_the_edit_brings() -> None:
     assert derived.line_start(25_002) == at + len("y = (\r\n  2)\r")
     assert derived.line_count == 50_003
     assert derived.line_starts[-1] == len(derived.text)
+
+
+def _same_answers(index: LineIndex, fresh: LineIndex, probes: list[int]) -> None:
+    """Every query answers as a freshly scanned index of the same text does."""
+    assert index.line_count == fresh.line_count
+    for line in range(-1, fresh.line_count + 1):
+        assert index.line_start(line) == fresh.line_start(line)
+        assert index.line_end(line) == fresh.line_end(line)
+        assert index.line_end(line, include_eol=True) == fresh.line_end(line, include_eol=True)
+        for enc in ENCODINGS:
+            assert index.offset_at(line, 3, enc) == fresh.offset_at(line, 3, enc)
+    for offset in probes:
+        assert index.line_of(offset) == fresh.line_of(offset)
+        assert index.position_at(offset) == fresh.position_at(offset)
+
+
+@given(documents, st.data())
+def test_a_chain_of_edits_answers_like_a_fresh_index(text: str, data: st.DataObject) -> None:
+    """Edits before, inside and after the previous one (each leaves its shift pending
+    for the lines after it), with queries in between that may or may not apply it."""
+    index = LineIndex(text)
+    assert index.line_count >= 1  # built, so every edit derives its successor's starts
+    for _ in range(data.draw(st.integers(1, 6))):
+        start = data.draw(st.integers(0, len(index.text)))
+        end = data.draw(st.integers(start, min(len(index.text), start + 40)))
+        index = index.replaced(start, end, data.draw(documents))
+        fresh = LineIndex(index.text)
+        probes = data.draw(st.lists(st.integers(-1, len(index.text) + 1), max_size=8))
+        _same_answers(index, fresh, probes)
+        if data.draw(st.booleans()):
+            assert index.line_starts == fresh.line_starts  # applies the pending shift

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..text import pyscan
+from ..text.splice import splice
 from . import prompt, reindent
 
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -377,7 +378,7 @@ def build_candidate(
     if replaced_start < start:
         start = replaced_start
 
-    new_text = doc_text[:start] + replacement + doc_text[end:]
+    new_text = splice(doc_text, start, end, replacement)
     spans: list[tuple[int, int]] = []
     shift = 0
     if hoisted and insert_at is not None:
@@ -387,7 +388,7 @@ def build_candidate(
             block = eol + block  # a blank line between a docstring and the imports
         if insert_at > 0 and not doc_text[:insert_at].endswith(("\n", "\r")):
             block = eol + block
-        new_text = new_text[:insert_at] + block + new_text[insert_at:]
+        new_text = splice(new_text, insert_at, insert_at, block)
         spans.append((insert_at, insert_at + len(block)))
         shift = len(block)
     spans.append((start + shift, start + shift + len(replacement)))

@@ -31,6 +31,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 from ..errors import InvalidPython
 from ..text import pyscan
 from ..text.positions import LineIndex
+from ..text.splice import splice
 
 _LOCATION = re.compile(r"^(?:parser error: )?error at (\d+):(\d+): ")
 _BUILTINS = frozenset(dir(builtins)) | {
@@ -340,7 +341,7 @@ def name_warnings(old_selection: str, replacement: str, new_document: str) -> li
     if start >= 0 and not _star_import(new_document):
         a, b = region_bounds(new_document, start, end)
         unresolved = _unresolved_near(new_document, a, b, start, end)
-        outside = new_document[:a] + "\n" + new_document[b:]
+        outside = splice(new_document, a, b, "\n")
         for name in sorted(unresolved):
             if not _defined_in_document(name, outside):
                 warnings.append(

@@ -17,6 +17,8 @@ import re
 from bisect import bisect_left, bisect_right
 from typing import Literal
 
+from .splice import splice
+
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 
 _EOL = re.compile(r"\r\n?|\n")
@@ -49,29 +51,82 @@ def units_in(text: str, encoding: Encoding) -> int:
 
 
 class LineIndex:
-    """Line starts of one text, for fast conversions. Lines end at \\n, \\r\\n or \\r."""
+    """Line starts of one text, for fast conversions. Lines end at \\n, \\r\\n or \\r.
 
-    def __init__(self, text: str, *, _starts: list[int] | None = None) -> None:
+    The starts are kept as ``(raw, pending_from, pending_shift)``: line ``i`` starts at
+    ``raw[i]``, plus ``pending_shift`` from line ``pending_from`` on. An edit moves every
+    line after it by the same amount, so :meth:`replaced` records that as the pending
+    shift instead of adding it to each of 20,000 starts in Python: a refactor's edit, or a
+    keystroke, costs a list copy (C speed) plus work for the lines between it and the edit
+    before. The three are held in one tuple, swapped whole, because pipeline threads may
+    read an index while the server's thread reads it too.
+    """
+
+    def __init__(
+        self, text: str, *, _starts: list[int] | None = None, _pending: tuple[int, int] = (0, 0)
+    ) -> None:
         self.text = text
-        self._starts: list[int] | None = _starts
+        self._lines: tuple[list[int], int, int] | None = None
+        if _starts is not None:
+            self._lines = (_starts, *_pending) if _pending[1] else (_starts, len(_starts), 0)
+
+    @property
+    def _starts(self) -> list[int] | None:
+        """The stored starts (``None`` until built); shifted ones not yet shifted."""
+        return None if self._lines is None else self._lines[0]
+
+    def _built(self) -> tuple[list[int], int, int]:
+        if self._lines is None:
+            starts = self._scan()
+            self._lines = (starts, len(starts), 0)
+        return self._lines
+
+    def _scan(self) -> list[int]:
+        text = self.text
+        if "\r" not in text:
+            starts = [0]
+            find = text.find
+            pos = find("\n")
+            while pos >= 0:
+                starts.append(pos + 1)
+                pos = find("\n", pos + 1)
+            return starts
+        return [0, *(m.end() for m in _EOL.finditer(text))]
+
+    def _start(self, line: int) -> int:
+        raw, since, shift = self._built()
+        return raw[line] + shift if line >= since else raw[line]
+
+    def _count_below(self, offset: int, *, inclusive: bool) -> int:
+        """How many line starts are ``< offset`` (``<=`` when ``inclusive``)."""
+        raw, since, shift = self._built()
+        search = bisect_right if inclusive else bisect_left
+        if since < len(raw):
+            first = raw[since] + shift
+            if first < offset or (inclusive and first == offset):
+                return search(raw, offset - shift, since)
+        return search(raw, offset, 0, since)
 
     def replaced(self, start: int, end: int, new_text: str) -> LineIndex:
         """The index of ``text[:start] + new_text + text[end:]``, from this one's starts.
 
         Whether a line starts at ``s`` depends only on the two characters around it (an
         ``\\r`` before a ``\\n`` ends no line), so the starts before the edit are kept, the
-        starts after it are shifted, and only the inserted text (plus one character on
-        each side) is searched. Starts not built yet stay lazy.
+        starts after it are shifted (lazily, see the class), and only the inserted text
+        (plus one character on each side) is searched. Starts not built yet stay lazy.
         """
         text = self.text
         start = min(max(start, 0), len(text))
         end = min(max(end, start), len(text))
-        result = text[:start] + new_text + text[end:]
-        if self._starts is None:
+        result = splice(text, start, end, new_text)
+        if self._lines is None:
             return LineIndex(result)
-        starts = self._starts
-        keep = bisect_left(starts, start)  # starts before the edit: both characters kept
-        head = starts[:keep]
+        raw, since, shift = self._lines
+        keep = self._count_below(start, inclusive=False)  # before the edit: kept
+        if keep <= since or not shift:
+            head = raw[:keep]
+        else:
+            head = raw[:since] + [s + shift for s in raw[since:keep]]
         lo = max(start - 1, 0)
         hi = start + len(new_text)  # new starts s have s - 1 in [lo, hi)
         middle = [
@@ -81,47 +136,43 @@ class LineIndex:
         ]
         if not head:
             head = [0]  # an edit at the very start: line 0 still starts at 0
-        tail_from = bisect_left(starts, end + 1)  # old starts s with s - 1 >= end
-        shift = len(new_text) - (end - start)
-        tail = starts[tail_from:]
-        if shift:
-            tail = [s + shift for s in tail]
-        return LineIndex(result, _starts=head + middle + tail)
+        tail_from = self._count_below(end + 1, inclusive=False)  # old starts s, s - 1 >= end
+        delta = len(new_text) - (end - start)
+        if tail_from >= since or not shift:
+            tail = raw[tail_from:]  # all still lack ``shift``: they get shift + delta
+        else:
+            # Starts between this edit and the shifted ones are exact: store them minus
+            # ``shift`` too, so one pending shift covers the whole tail.
+            tail = [s - shift for s in raw[tail_from:since]] + raw[since:]
+        starts = head + middle + tail
+        return LineIndex(result, _starts=starts, _pending=(len(head) + len(middle), shift + delta))
 
     @property
     def line_starts(self) -> list[int]:
         """Offsets where each line begins; built on first use because many callers never
-        need it (a code action on a small selection of an unchanged document)."""
-        if self._starts is None:
-            text = self.text
-            if "\r" not in text:
-                starts = [0]
-                find = text.find
-                pos = find("\n")
-                while pos >= 0:
-                    starts.append(pos + 1)
-                    pos = find("\n", pos + 1)
-            else:
-                starts = [0, *(m.end() for m in _EOL.finditer(text))]
-            self._starts = starts
-        return self._starts
+        need it (a code action on a small selection of an unchanged document). A pending
+        shift is applied here, once: the methods below never need the whole list."""
+        raw, since, shift = self._built()
+        if since < len(raw) and shift:
+            raw = raw[:since] + [s + shift for s in raw[since:]]
+            self._lines = (raw, len(raw), 0)
+        return raw
 
     @property
     def line_count(self) -> int:
         """Number of lines; a text ending with a newline has an empty last line."""
-        return len(self.line_starts)
+        return len(self._built()[0])
 
     def line_start(self, line: int) -> int:
-        starts = self.line_starts
-        line = min(max(line, 0), len(starts) - 1)
-        return starts[line]
+        line = min(max(line, 0), self.line_count - 1)
+        return self._start(line)
 
     def line_end(self, line: int, *, include_eol: bool = False) -> int:
         """Offset of the end of ``line``'s content (before its line ending, unless asked)."""
-        starts = self.line_starts
-        line = min(max(line, 0), len(starts) - 1)
-        if line + 1 < len(starts):
-            nxt = starts[line + 1]
+        count = self.line_count
+        line = min(max(line, 0), count - 1)
+        if line + 1 < count:
+            nxt = self._start(line + 1)
             if include_eol:
                 return nxt
             if self.text[nxt - 2 : nxt] == "\r\n":
@@ -132,7 +183,7 @@ class LineIndex:
     def line_of(self, offset: int) -> int:
         """Line containing ``offset`` (clamped into the text)."""
         offset = min(max(offset, 0), len(self.text))
-        return bisect_right(self.line_starts, offset) - 1
+        return self._count_below(offset, inclusive=True) - 1
 
     def offset_at(self, line: int, character: int, encoding: Encoding = "utf-16") -> int:
         """String offset of an LSP position; clamps past-the-end as the LSP spec says.
@@ -141,13 +192,12 @@ class LineIndex:
         end means the end of its content (before the line ending); a character inside a
         surrogate pair or a multi-byte sequence rounds down to the code point's start.
         """
-        starts = self.line_starts
         if line < 0:
             line = 0
-        if line >= len(starts):
+        if line >= self.line_count:
             return len(self.text)
         character = max(character, 0)
-        start = starts[line]
+        start = self._start(line)
         end = self.line_end(line)
         if encoding == "utf-32":
             return min(start + character, end)
@@ -168,8 +218,8 @@ class LineIndex:
         content, since LSP has no position there.
         """
         offset = min(max(offset, 0), len(self.text))
-        line = bisect_right(self.line_starts, offset) - 1
-        start = self.line_starts[line]
+        line = self.line_of(offset)
+        start = self._start(line)
         offset = min(offset, self.line_end(line))
         return line, units_in(self.text[start:offset], encoding)
 
