@@ -189,7 +189,7 @@ def _checked_candidate(req: RefactorRequest, selection: str, reply_text: str) ->
     is never touched either way. A language without a grammar is not checked.
     """
     first_error: M21Error | None = None
-    seen: set[str] = set()
+    seen: set[tuple[object, ...]] = set()
     readings = _READINGS if req.is_python else _READINGS[1:2]
     allow_moves = bool(req.instruction and _MOVE_WORDS.search(req.instruction))
     for unwrap_blocks, force in readings:
@@ -200,9 +200,9 @@ def _checked_candidate(req: RefactorRequest, selection: str, reply_text: str) ->
             candidate = shape.build_candidate(
                 req.text, req.start, req.end, code, is_python=req.is_python, force_reindent=force
             )
-            if candidate.new_text in seen:
+            if candidate.key in seen:
                 continue
-            seen.add(candidate.new_text)
+            seen.add(candidate.key)
             if not req.is_python:
                 key = _grammar_key(req)
                 if key is not None:

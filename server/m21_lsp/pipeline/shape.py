@@ -52,6 +52,21 @@ class Candidate:
     start: int = 0  # the replaced range in the old document (the selection, or from
     end: int = 0  # its line start when the first line's indentation changed)
 
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What ``new_text`` is made of, given the document: equal keys, equal texts.
+
+        Comparing keys instead of texts keeps telling two readings of a reply apart from
+        costing a hash of the whole document (a third of a millisecond at 20,000 lines).
+        """
+        return (
+            self.start,
+            self.end,
+            self.replacement,
+            tuple(self.changed_spans),
+            tuple(self.hoisted_imports),
+        )
+
 
 def document_eol(text: str, near: int = 0) -> str:
     """The line ending used around ``near`` (the first one after it, else the first in
