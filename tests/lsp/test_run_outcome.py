@@ -8,10 +8,13 @@ real model server cannot provoke (a crash inside the command).
 from __future__ import annotations
 
 import asyncio
+import platform
+import threading
 
 import pytest
 from lsprotocol import types
 from m21_lsp.errors import AuthError
+from m21_lsp.lsp import memory, server
 from m21_lsp.lsp.commands import Run, _Cancelled
 from m21_lsp.lsp.results import CommandResult
 from m21_lsp.lsp.server import create_server
@@ -72,3 +75,39 @@ async def test_a_request_cancel_and_asyncio_cancel_propagate() -> None:
     with pytest.raises(asyncio.CancelledError):
         await _body(ls, asyncio.CancelledError())
     assert not ls.running  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "exc", [None, AuthError("The key was refused."), ZeroDivisionError("boom"), _Cancelled("x")]
+)
+async def test_every_outcome_hands_freed_memory_back(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException | None
+) -> None:
+    """The run's documents and trees are garbage once it ends, whichever way it ends."""
+    trimmed = threading.Event()
+    monkeypatch.setattr(memory, "trim", trimmed.set)
+    ls, _shown = _server()
+    await _body(ls, exc)
+    assert await asyncio.to_thread(trimmed.wait, 10)
+
+
+def test_the_server_limits_malloc_arenas_before_it_starts_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "limit_arenas", lambda: calls.append("limit_arenas"))
+
+    class Started:
+        def start_io(self) -> None:
+            calls.append("start_io")
+
+    monkeypatch.setattr(server, "create_server", Started)
+    monkeypatch.setattr(server, "configure_logging", lambda: None)
+    server.run_stdio()
+    assert calls == ["limit_arenas", "start_io"]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_glibc_takes_the_arena_limit_and_trims() -> None:
+    assert memory.limit_arenas() is True
+    memory.trim()  # returns memory; must not raise

@@ -39,7 +39,7 @@ from ..limits import refused_path_reason
 from ..model.types import Usage
 from ..pipeline.types import RefactorRequest
 from ..user_actions import Action, find
-from . import lazy
+from . import lazy, memory
 from .actions import target_range
 from .apply import apply_refactor, write_target
 from .documents import Documents, Snapshot
@@ -226,6 +226,7 @@ class Run:
             self.ls.protocol.cancel_hooks.pop(self.msg_id, None)
         if self._me is not None:
             self.ls.running.discard(self._me)
+        memory.trim_soon()  # the run's documents and trees are garbage now
 
     def summary(
         self,

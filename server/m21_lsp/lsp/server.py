@@ -23,7 +23,7 @@ from lsprotocol import types
 
 from ..errors import scrub
 from ..limits import refused_path_reason
-from . import actions, commands, hover, lazy
+from . import actions, commands, hover, lazy, memory
 from .app import M21Server
 from .results import CommandResult
 from .settings import SECTION
@@ -242,10 +242,12 @@ def configure_logging(level: int = logging.WARNING) -> None:
 def run_stdio() -> None:
     """Serve one client over stdin/stdout (what editors start)."""
     configure_logging()
+    memory.limit_arenas()  # before pygls starts its reader thread
     create_server().start_io()
 
 
 def run_tcp(host: str, port: int) -> None:
     """Serve over TCP, for debugging with a client that connects to a port."""
     configure_logging()
+    memory.limit_arenas()
     create_server().start_tcp(host, port)
