@@ -30,10 +30,12 @@ async def start_lsp(
         config: dict[str, Any] | None = None,
         key: str | None = sentinel_key,
         use_model_server: bool = True,
+        hold_configuration: asyncio.Event | None = None,
     ) -> Client:
         client = Client()
         if config is not None:
             client.set_configuration(config)
+        client.configuration_gate = hold_configuration
         environment = server_env(model_server if use_model_server else None, key)
         environment.update(env or {})
         await client.start_io(sys.executable, "-m", "m21_lsp.lsp", env=environment)

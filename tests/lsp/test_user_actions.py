@@ -12,6 +12,7 @@ from pathlib import Path
 from lsprotocol import types
 from m21_lsp.testing.scripted_server import Step
 from support.lsp_client import capabilities, find, refactored
+from support.positions import lsp_range
 
 URI = "file:///work/shop.py"
 HINTS = {
@@ -125,6 +126,27 @@ async def test_actions_from_workspace_configuration_and_from_the_environment(sta
     titles = _titles(await client.actions(URI, find(sample, "total = 0")))
     assert titles[2:] == ["Add type hints with m2-1", "Add docstrings with m2-1"]
     assert client.shown(types.MessageType.Warning) == []
+
+
+async def test_a_code_action_sent_before_the_configuration_answer_waits_for_it(start_lsp, sample):
+    """The workspace's actions decide what is offered, so a request that arrives while the
+    client has not answered workspace/configuration yet is answered after it."""
+    gate = asyncio.Event()
+    client = await start_lsp(config={"m21": {"actions": [HINTS]}}, hold_configuration=gate)
+    client.open(URI, sample)
+    await asyncio.wait_for(client.configuration_asked.wait(), 10)
+    at = find(sample, "total = 0")
+    # The sync variant writes the request now: the server reads it before the answer.
+    answer = client.text_document_code_action(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            range=lsp_range(sample, at, at),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    gate.set()
+    titles = [a.title for a in await asyncio.wait_for(asyncio.wrap_future(answer), 10)]
+    assert "Add type hints with m2-1" in titles
 
 
 async def test_bad_entries_are_named_once_and_the_other_actions_still_work(

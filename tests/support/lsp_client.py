@@ -21,7 +21,7 @@ from lsprotocol import types
 from m21_lsp.testing.scripted_server import ScriptedModelServer
 from pygls.protocol import default_converter
 from pytest_lsp import client_capabilities
-from pytest_lsp.client import LanguageClient, register_lsp_features
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, LanguageClient, register_lsp_features
 from pytest_lsp.protocol import LanguageClientProtocol
 
 from support.positions import apply_lsp_edits, lsp_range
@@ -64,7 +64,14 @@ class Client(LanguageClient):
 
     def __init__(self, converter_factory: Callable[[], Any] = _converter) -> None:
         super().__init__(protocol_cls=RecordingProtocol, converter_factory=converter_factory)
-        register_lsp_features(self)
+        register_lsp_features(
+            self,
+            {
+                m: f
+                for m, f in DEFAULT_CLIENT_FEATURES.items()
+                if m != types.WORKSPACE_CONFIGURATION
+            },
+        )
         self.raw: list[str] = []
         self.raw_responses: dict[str, dict[str, Any]] = {}
         # How much a change raises a document's version (Neovim's is b:changedtick).
@@ -81,6 +88,22 @@ class Client(LanguageClient):
             self.registrations.extend(params.registrations)
 
         self.feature(types.CLIENT_REGISTER_CAPABILITY)(register)
+
+        # Set ``configuration_gate`` to hold the answers to workspace/configuration until the
+        # test sets it (what a slow editor does); ``configuration_asked`` is set on a request.
+        self.configuration_gate: asyncio.Event | None = None
+        self.configuration_asked = asyncio.Event()
+
+        async def configuration(params: types.ConfigurationParams) -> list[Any]:
+            self.configuration_asked.set()
+            if self.configuration_gate is not None:
+                await self.configuration_gate.wait()
+            return [
+                self.get_configuration(section=item.section, scope_uri=item.scope_uri)
+                for item in params.items
+            ]
+
+        self.feature(types.WORKSPACE_CONFIGURATION)(configuration)
 
         # pygls registers plain functions only; keep the handler sync unless a subclass made
         # ``_apply_edit_request`` async (the reliability driver holds edits there).
