@@ -10,6 +10,7 @@ is on its way (the plugin refuses it; Neovim's own handler skips it and the serv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,11 +208,72 @@ def _assert_model_saw(model_server, n: int, env: dict[str, str]) -> None:
     assert "for i in range(len(items))" in sent, "the selection did not reach the model"
 
 
-def test_neovim_refactor_action_then_explain(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
+class Headless:
+    """One headless Neovim run of the harness on a fresh project: the harness's inputs
+    that every scenario shares (the file, where the result goes, the server command, the
+    selected lines) are filled in here, so a test names only what it does differently."""
+
+    def __init__(
+        self, nvim: str, env: dict[str, str], server_cmd: list[str], target: Path, result: Path
+    ) -> None:
+        self.nvim, self.env, self.server_cmd = nvim, env, server_cmd
+        self.target, self.result_path = target, result
+
+    def start(
+        self,
+        scenario: str = "refactor_only",
+        *,
+        code: tuple[str, str] | None = (SOURCE, OLD_FUNCTION),
+        **inputs: str,
+    ) -> subprocess.Popen[str]:
+        """``code`` is (document, selected text): the selection's lines become ``range``."""
+        shared = {
+            "scenario": scenario,
+            "file": str(self.target),
+            "result": str(self.result_path),
+            "server_cmd": json.dumps(self.server_cmd),
+        }
+        if code is not None:
+            shared["range"] = "{},{}".format(*line_span(*code))
+        return _start(self.nvim, self.env, **{**shared, **inputs})
+
+    def finish(self, proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+        return _finish(proc, self.result_path, self.env)
+
+    def run(self, scenario: str = "refactor_only", **inputs: Any) -> tuple[dict[str, Any], str]:
+        return self.finish(self.start(scenario, **inputs))
+
+    def assert_no_key(self, output: str, *more: str) -> None:
+        _assert_no_key(self.env, output, self.result_path.read_text(encoding="utf-8"), *more)
+
+    @contextlib.contextmanager
+    def handshake(self) -> Iterator[socket.socket]:
+        """A port the harness connects to, to tell the test where it is (``handshake_port``)."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(WAIT_MS / 1000 * 2)
+        with listener:
+            yield listener
+
+    def accept(
+        self, listener: socket.socket, proc: subprocess.Popen[str], waiting_for: str
+    ) -> socket.socket:
+        try:
+            conn, _ = listener.accept()
+        except (TimeoutError, OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"nvim never {waiting_for}\n{out}{err}")
+        conn.settimeout(WAIT_MS / 1000)
+        return conn
+
+
+@pytest.fixture
+def headless(nvim, editor_env, m21_server_cmd, tmp_path) -> Headless:
+    return Headless(nvim, editor_env, m21_server_cmd, _project(tmp_path), tmp_path / "result.json")
+
+
+def test_neovim_refactor_action_then_explain(headless, model_server):
+    target, editor_env = headless.target, headless.env
     model_server.enqueue(
         Step(content=REFACTOR_REPLY),
         Step(content=EXPLAIN_REPLY),
@@ -224,13 +287,8 @@ def test_neovim_refactor_action_then_explain(
     assert after_action.count(OLD_LOADER) == 1
     expected = after_action.replace(OLD_LOADER, NEW_LOADER)
 
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_explain",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
+    result, output = headless.run(
+        "refactor_explain",
         range="{},{}".format(*refactor_lines),
         explain_range="{},{}".format(*explain_lines),
         command_range="{},{}".format(*loader_lines),
@@ -238,7 +296,6 @@ def test_neovim_refactor_action_then_explain(
         instruction=INSTRUCTION,
         action="Refactor with m2-1",
     )
-    result, output = _finish(proc, result_path, editor_env)
 
     # The file on disk, written by :write after the code action's edit and :M21Refactor's.
     assert target.read_text(encoding="utf-8") == expected
@@ -276,75 +333,46 @@ def test_neovim_refactor_action_then_explain(
     loader_request = json.dumps(model_server.requests[2].json["messages"])
     assert INSTRUCTION in loader_request, ":M21Refactor's instruction did not reach the model"
     assert "with open(path) as fh" in loader_request
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    headless.assert_no_key(output)
 
 
 def _refactor_while_user_types(
-    nvim,
-    editor_env,
-    m21_server_cmd,
-    model_server,
-    tmp_path,
-    user_edit: dict[str, Any],
-    label: str = "m2-1",
+    headless: Headless, model_server, user_edit: dict[str, Any], label: str = "m2-1"
 ) -> tuple[Path, dict[str, Any], str]:
     """Run the refactor action with the model held until Neovim made ``user_edit``."""
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
     model_server.enqueue(Step(content=REFACTOR_REPLY, hold=True))
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(WAIT_MS / 1000 * 2)
-    with listener:
-        proc = _start(
-            nvim,
-            editor_env,
-            scenario="concurrent_edit",
-            file=str(target),
-            result=str(result_path),
-            server_cmd=json.dumps(m21_server_cmd),
-            range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
+    with headless.handshake() as listener:
+        proc = headless.start(
+            "concurrent_edit",
             action=f"Refactor with {label}",
             handshake_port=str(listener.getsockname()[1]),
             user_edit=json.dumps(user_edit),
             settings=json.dumps({"modelLabel": label}),
         )
-        try:
-            conn, _ = listener.accept()
-            with conn:
-                conn.settimeout(WAIT_MS / 1000)
-                told = conn.makefile("r").readline()
-        except (TimeoutError, OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"nvim never reported its concurrent edit\n{out}{err}")
+        with headless.accept(listener, proc, "reported its concurrent edit") as conn:
+            told = conn.makefile("r").readline()
         assert told.strip() == "edited"
         assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
         model_server.release()
-        result, output = _finish(proc, result_path, editor_env)
+        result, output = headless.finish(proc)
     assert result["ping_actions"] >= 1, "the server did not answer a code action while busy"
-    _assert_model_saw(model_server, 1, editor_env)
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
-    return target, result, output
+    _assert_model_saw(model_server, 1, headless.env)
+    headless.assert_no_key(output)
+    return headless.target, result, output
 
 
-def test_neovim_edit_moves_past_concurrent_typing(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_edit_moves_past_concurrent_typing(headless, model_server):
     """The user types above the selection while the model thinks; the edit lands where the
     selected code now is, and the user's line is kept. (Also: the plugin's `settings` reach
     the server, here a custom label in the action titles.)"""
     edit = {"line": 0, "text": USER_LINE.rstrip("\n"), "replace": False}
-    target, result, _ = _refactor_while_user_types(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit, label="M2.1 test"
-    )
+    target, result, _ = _refactor_while_user_types(headless, model_server, edit, label="M2.1 test")
     assert "Refactor with M2.1 test" in result["menu"]
     assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
     assert result["refactor_result"]["applied"] is True
 
 
-def test_neovim_refuses_edit_when_selection_changed(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_refuses_edit_when_selection_changed(headless, model_server):
     """The user changes a line inside the selection while the model thinks: Neovim 0.7 gets
     unversioned edits, so only the server can refuse; the file keeps the user's text only."""
     first, _ = line_span(SOURCE, OLD_FUNCTION)
@@ -352,9 +380,7 @@ def test_neovim_refuses_edit_when_selection_changed(
     lines = SOURCE.splitlines(keepends=True)
     assert lines[first] == old_line  # the line after the def (0-based index == first)
     edit = {"line": first, "text": new_line.rstrip("\n"), "replace": True}
-    target, result, _ = _refactor_while_user_types(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, edit
-    )
+    target, result, _ = _refactor_while_user_types(headless, model_server, edit)
     lines[first] = new_line
     assert target.read_text(encoding="utf-8") == "".join(lines)
     assert result["refactor_result"]["applied"] is False
@@ -429,22 +455,12 @@ def test_plugin_ranges_from_real_selections(nvim, editor_env, tmp_path):
     assert got == expected
 
 
-def test_neovim_missing_server_is_explained_once(nvim, editor_env, tmp_path):
+def test_neovim_missing_server_is_explained_once(headless):
     """A server that cannot start is reported once with how to fix it, not per buffer."""
-    target = _project(tmp_path)
-    second = target.with_name("other.py")
+    second = headless.target.with_name("other.py")
     second.write_text("x = 1\n", encoding="utf-8")
-    result_path = tmp_path / "result.json"
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="missing_server",
-        file=str(target),
-        second_file=str(second),
-        result=str(result_path),
-        server_cmd=json.dumps(["m21-lsp-not-installed-here", "serve", "--stdio"]),
-    )
-    result, _ = _finish(proc, result_path, editor_env)
+    headless.server_cmd = ["m21-lsp-not-installed-here", "serve", "--stdio"]
+    result, _ = headless.run("missing_server", code=None, second_file=str(second))
     said = "cannot start the server `m21-lsp-not-installed-here serve --stdio`"
     assert result["filetype"] == result["second_filetype"] == "python"
     assert result["after_open"].count(said) == 1
@@ -511,40 +527,19 @@ def test_documented_plain_config(heading, editor_env, model_server, tmp_path):
     _assert_model_saw(model_server, 1, editor_env)
 
 
-def test_neovim_cancel_closes_the_model_stream(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_cancel_closes_the_model_stream(headless, model_server):
     """:M21Cancel while the model is still answering: the server closes the HTTP stream,
     answers "cancelled", and nothing is applied."""
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
+    target = headless.target
     model_server.enqueue(Step(content=REFACTOR_REPLY, hold=True))
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(WAIT_MS / 1000 * 2)
-    with listener:
-        proc = _start(
-            nvim,
-            editor_env,
-            scenario="cancel",
-            file=str(target),
-            result=str(result_path),
-            server_cmd=json.dumps(m21_server_cmd),
-            range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-            handshake_port=str(listener.getsockname()[1]),
-        )
-        try:
-            conn, _ = listener.accept()
-            with conn:
-                conn.settimeout(WAIT_MS / 1000)
-                assert conn.makefile("r").readline().strip() == "ready"
-                assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
-                conn.sendall(b"go\n")
-        except (TimeoutError, OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"nvim never got to the cancel\n{out}{err}")
+    with headless.handshake() as listener:
+        proc = headless.start("cancel", handshake_port=str(listener.getsockname()[1]))
+        with headless.accept(listener, proc, "got to the cancel") as conn:
+            assert conn.makefile("r").readline().strip() == "ready"
+            assert model_server.wait_for_requests(1, timeout=WAIT_MS / 1000)
+            conn.sendall(b"go\n")
         closed = model_server.wait_for_disconnect(timeout=WAIT_MS / 1000)
-        result, output = _finish(proc, result_path, editor_env)
+        result, output = headless.finish(proc)
 
     assert closed is not None, "the model stream stayed open after :M21Cancel"
     assert result["cancelled_tokens"] == 1
@@ -552,32 +547,19 @@ def test_neovim_cancel_closes_the_model_stream(
     assert result["refactor_result"]["applied"] is False
     assert result["modified"] is False
     assert target.read_text(encoding="utf-8") == SOURCE
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    headless.assert_no_key(output)
 
 
-def test_neovim_rejected_key_is_one_clear_error_and_no_edit(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_rejected_key_is_one_clear_error_and_no_edit(headless, model_server):
     """The endpoint rejects the key and echoes it back: Neovim shows one error that says what
     to fix, progress ends as failed, the file stays, and the key is nowhere: not in what
     Neovim printed, not in its messages, not in its LSP log (where the server's stderr goes)."""
-    key = editor_env["M21_API_KEY"]
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
+    key = headless.env["M21_API_KEY"]
+    target = headless.target
     model_server.default = Step(
         status=401, body={"message": f"Invalid API key: {key}", "statusCode": 401}
     )
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_only",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-        action="Refactor with m2-1",
-    )
-    result, output = _finish(proc, result_path, editor_env)
+    result, output = headless.run(action="Refactor with m2-1")
 
     assert target.read_text(encoding="utf-8") == SOURCE
     assert result["modified"] is False
@@ -588,9 +570,7 @@ def test_neovim_rejected_key_is_one_clear_error_and_no_edit(
     ends = [p["text"] for p in result["progress"] if p["kind"] == "end"]
     assert len(ends) == 1 and "Failed" in ends[0], ends
     assert model_server.requests, "the server never called the model"
-    _assert_no_key(
-        editor_env, output, result_path.read_text(encoding="utf-8"), _lsp_log(editor_env, tail=None)
-    )
+    headless.assert_no_key(output, _lsp_log(headless.env, tail=None))
 
 
 def test_current_neovim_missing_fails_when_editors_are_required(monkeypatch, tmp_path):
@@ -614,19 +594,12 @@ def test_a_variant_refuses_a_neovim_of_another_version(nvim):
 
 
 def _refactor_with_typing_in_flight(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path, *, plain: bool, keys: str = "a"
+    headless: Headless, model_server, *, plain: bool, keys: str = "a"
 ) -> tuple[Path, dict[str, Any]]:
     """Refactor, and type a line above the function when the server's applyEdit has reached
     Neovim but before its handler runs: the user typing while the edit is on its way."""
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
     model_server.enqueue(Step(content=REFACTOR_REPLY))
     inputs = {
-        "scenario": "refactor_only",
-        "file": str(target),
-        "result": str(result_path),
-        "server_cmd": json.dumps(m21_server_cmd),
-        "range": "{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
         "action": "Refactor with m2-1",
         "type_before_apply": json.dumps(
             {"line": 0, "text": USER_LINE.rstrip("\n"), "replace": False}
@@ -635,23 +608,18 @@ def _refactor_with_typing_in_flight(
     }
     if plain:
         inputs["plain"] = "1"
-    proc = _start(nvim, editor_env, **inputs)
-    result, output = _finish(proc, result_path, editor_env)
+    result, output = headless.run(**inputs)
     assert result["typed_before_apply"], "the typing did not happen before the edit was handled"
-    _assert_model_saw(model_server, 1, editor_env)
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
-    return target, result
+    _assert_model_saw(model_server, 1, headless.env)
+    headless.assert_no_key(output)
+    return headless.target, result
 
 
-def test_neovim_plugin_typing_while_the_edit_is_on_its_way(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_plugin_typing_while_the_edit_is_on_its_way(headless, model_server):
     """With the plugin: the edit made for the older buffer is refused (applied: false, with
     the reason), the server moves it onto the new text and sends it again, and it lands
     below the user's line, which is kept."""
-    target, result = _refactor_with_typing_in_flight(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, plain=False
-    )
+    target, result = _refactor_with_typing_in_flight(headless, model_server, plain=False)
     first, second = result["apply_responses"]
     assert first["applied"] is False and "buffer changed" in first["failureReason"], first
     assert second == {"applied": True}
@@ -660,15 +628,11 @@ def test_neovim_plugin_typing_while_the_edit_is_on_its_way(
     assert target.read_text(encoding="utf-8") == USER_LINE + expected_after_refactor(SOURCE)
 
 
-def test_neovim_without_plugin_typing_while_the_edit_is_on_its_way(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_without_plugin_typing_while_the_edit_is_on_its_way(headless, model_server):
     """Without the plugin: Neovim's own handler skips the versioned edit ("newer than
     edits") and answers applied: true; the server sees from the next didChange that it did
     not land and says so. The file has the user's line and the old code, nothing misplaced."""
-    target, result = _refactor_with_typing_in_flight(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, plain=True
-    )
+    target, result = _refactor_with_typing_in_flight(headless, model_server, plain=True)
     assert target.read_text(encoding="utf-8") == USER_LINE + SOURCE
     assert result["apply_responses"][0]["applied"] is True  # Neovim's answer, not the truth
     assert all(isinstance(v, int) for v in result["edit_versions"]), result["edit_versions"]
@@ -680,26 +644,12 @@ def test_neovim_without_plugin_typing_while_the_edit_is_on_its_way(
 
 
 @pytest.mark.parametrize("key", ["a", "r"], ids=["accept", "reject"])
-def test_neovim_preview_shows_the_diff_and_waits_for_a_key(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path, key
-):
+def test_neovim_preview_shows_the_diff_and_waits_for_a_key(headless, model_server, key):
     """confirmEdits is on by default: the plugin shows the change as a diff in a floating
     window; `a` applies it, `r` rejects it and the server is told applied: false."""
-    target = _project(tmp_path)
-    result_path = tmp_path / "result.json"
+    target = headless.target
     model_server.enqueue(Step(content=REFACTOR_REPLY))
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_only",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-        action="Refactor with m2-1",
-        preview_keys=key,
-    )
-    result, _ = _finish(proc, result_path, editor_env)
+    result, _ = headless.run(action="Refactor with m2-1", preview_keys=key)
     (preview,) = result["previews"]
     shown = preview["lines"]
     assert "Refactor with m2-1" in shown[0] and "a accept" in shown[0] and "r reject" in shown[0]
@@ -804,13 +754,7 @@ USER_ACTIONS = [
 
 
 def _refactor_other_language(
-    nvim: str,
-    editor_env: dict[str, str],
-    m21_server_cmd: list[str],
-    model_server,
-    tmp_path: Path,
-    case: dict[str, str],
-    **inputs: str,
+    headless: Headless, model_server, case: dict[str, str], **inputs: str
 ) -> tuple[Path, dict[str, Any], str]:
     """Plays one code action on ``case["old"]`` in a project with ``case["marker"]`` (the root
     marker) and ``case["name"]`` holding ``case["source"]``; the model answers with the reply
@@ -819,29 +763,18 @@ def _refactor_other_language(
     reply = (FIXTURE_REPLIES / (case["fixture"] + ".md")).read_text(encoding="utf-8")
     assert case["new"] in reply
     assert case["source"].count(case["old"]) == 1
-    project = tmp_path / "project"
+    project = headless.result_path.parent / case["name"].replace(".", "-")
     project.mkdir()
     (project / case["marker"]).write_text(case["marker_text"], encoding="utf-8")
-    target = project / case["name"]
+    target = headless.target = project / case["name"]
     target.write_text(case["source"], encoding="utf-8")
-    result_path = tmp_path / "result.json"
     model_server.enqueue(Step(fixture=case["fixture"]))
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_only",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(case["source"], case["old"])),
-        **inputs,
-    )
-    result, output = _finish(proc, result_path, editor_env)
+    result, output = headless.run(code=(case["source"], case["old"]), **inputs)
     assert inputs["action"] in result["menu"], result["menu"]
     assert result["refactor_result"]["applied"] is True, result["refactor_result"]
     assert target.read_text(encoding="utf-8") == case["source"].replace(case["old"], case["new"])
     assert len(model_server.requests) == 1
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    headless.assert_no_key(output)
     return target, result, output
 
 
@@ -866,29 +799,24 @@ GO_CASE = {
 }
 
 
-def test_neovim_refactors_a_typescript_file(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_refactors_a_typescript_file(headless, model_server):
     """A TypeScript buffer gets the m21 client (the plugin attaches to its filetype) and the
     Refactor code action replaces the selected function with the model's."""
     _, result, _ = _refactor_other_language(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, TS_CASE,
-        action="Refactor with m2-1",
-    )  # fmt: skip
+        headless, model_server, TS_CASE, action="Refactor with m2-1"
+    )
     assert result["filetype"] == "typescript"
     sent = json.dumps(model_server.requests[0].json["messages"])
     assert "for (let i = 0; i < items.length; i++)" in sent, "the selection did not reach the model"
     assert "typescript" in sent.lower(), "the model was not told the language"
 
 
-def test_neovim_user_action_from_setup_edits_a_go_file(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_user_action_from_setup_edits_a_go_file(headless, model_server):
     """setup{ actions = ... } reaches the server: the user's action is offered in a Go buffer
     (the one limited to Python is not), picking it sends the user's instruction to the model,
     and its edit lands in the file."""
     _, result, _ = _refactor_other_language(
-        nvim, editor_env, m21_server_cmd, model_server, tmp_path, GO_CASE,
+        headless, model_server, GO_CASE,
         action="Add doc comment with m2-1", actions=json.dumps(USER_ACTIONS),
     )  # fmt: skip
     assert result["filetype"] == "go"
@@ -1021,15 +949,12 @@ def test_total_price_skips_zero_quantities():
 """
 
 
-def test_neovim_user_action_writes_its_target_file(
-    nvim, editor_env, m21_server_cmd, model_server, tmp_path
-):
+def test_neovim_user_action_writes_its_target_file(headless, model_server):
     """An action with a target: the server sends CreateFile + an insert into the new file, the
     plugin creates tests/test_shop.py with the model's code, and shop.py stays as it was."""
     assert PY_TESTS_CODE in (FIXTURE_REPLIES / "nvim_py_tests_target.md").read_text("utf-8")
-    target = _project(tmp_path)
+    target = headless.target
     created = target.parent / "tests" / "test_shop.py"
-    result_path = tmp_path / "result.json"
     model_server.enqueue(Step(fixture="nvim_py_tests_target"))
     action = {
         "title": "Write tests",
@@ -1037,19 +962,9 @@ def test_neovim_user_action_writes_its_target_file(
         "languages": ["python"],
         "target": {"file": "tests/test_{stem}.py"},
     }
-    proc = _start(
-        nvim,
-        editor_env,
-        scenario="refactor_only",
-        file=str(target),
-        result=str(result_path),
-        server_cmd=json.dumps(m21_server_cmd),
-        range="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
-        action="Write tests with m2-1",
-        actions=json.dumps([action]),
-        write_all="1",
+    result, output = headless.run(
+        action="Write tests with m2-1", actions=json.dumps([action]), write_all="1"
     )
-    result, output = _finish(proc, result_path, editor_env)
 
     refactor = result["refactor_result"]
     assert refactor["applied"] is True and refactor["kind"] == "created", refactor
@@ -1058,4 +973,4 @@ def test_neovim_user_action_writes_its_target_file(
     assert target.read_text(encoding="utf-8") == SOURCE
     sent = json.dumps(model_server.requests[0].json["messages"])
     assert "Write pytest tests for this function." in sent
-    _assert_no_key(editor_env, output, result_path.read_text(encoding="utf-8"))
+    headless.assert_no_key(output)
