@@ -409,6 +409,35 @@ def _run_driver(
     return result
 
 
+def _drive(
+    tools: Tools,
+    code_server: CodeServer,
+    tmp_path: Path,
+    file: Path,
+    out_dir: Path = OUT_DIR,
+    **scenario: Any,
+) -> tuple[dict[str, Any], str]:
+    """Run the browser driver on ``file`` (its folder opened as the workspace) with the inputs
+    every scenario shares, check that it finished, and return its result and the extension's
+    logs. ``scenario`` holds what this test does (``steps``, ``selection``, ...)."""
+    shared = {
+        "url": code_server.url,
+        "folder": str(file.parent),
+        "file": str(file),
+        "outDir": str(tmp_path / "shots"),
+        "chromium": tools.chromium,
+        "waitMs": WAIT_MS,
+    }
+    result = _run_driver(tools, {**shared, **scenario}, tmp_path, out_dir=out_dir)
+    logs = _extension_logs(code_server.user_data)
+    assert result["ok"], (
+        f"{result['error']}\nscreenshots: {result.get('screenshots')}\n"
+        f"console: {result.get('console')}\ndom: {result.get('dom')}\n"
+        f"code-server:\n{code_server.output.text()[-4000:]}\nextension logs:\n{logs[-6000:]}"
+    )
+    return result, logs
+
+
 def _extension_logs(user_data: Path) -> str:
     return "".join(p.read_text("utf-8", "replace") for p in sorted(user_data.glob("logs/**/*.log")))
 
@@ -494,49 +523,35 @@ class _Replies:
 def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
 ) -> None:
-    project = tmp_path / "project"
-    target = project / "shop.py"
+    target = tmp_path / "project" / "shop.py"
     model_server.responder = _Replies()
     first, last = line_span(SOURCE, OLD_FUNCTION)
     expected = expected_after_refactor(SOURCE)
     explain_first, explain_last = line_span(expected, NEW_FUNCTION)
-    shots = tmp_path / "shots"
-    result = _run_driver(
+    result, logs = _drive(
         vscode_tools,
-        {
-            "url": code_server.url,
-            "folder": str(project),
-            "file": str(target),
-            "outDir": str(shots),
-            "chromium": vscode_tools.chromium,
-            "logsDir": str(code_server.user_data / "logs"),
-            "apiKey": sentinel_key,
-            "waitMs": WAIT_MS,
-            "selection": {"first": first, "last": last},
-            "instruction": INSTRUCTION,
-            "steps": [
-                "set_key",
-                "refactor_cancel",
-                "refactor_discard",
-                "refactor_apply",
-                "explain",
-            ],
-            "expect": {
-                # A line only the new function has, to know when the edit reached the editor.
-                "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
-                "explainSelection": {"first": explain_first, "last": explain_last},
-                "explanationSentence": EXPLANATION_SENTENCE,
-                "hoverLineText": "subtotal = sum(",
-                "hoverWord": "subtotal",
-            },
-        },
+        code_server,
         tmp_path,
-    )
-    logs = _extension_logs(code_server.user_data)
-    assert result["ok"], (
-        f"{result['error']}\nscreenshots: {result['screenshots']}\nconsole: {result['console']}\n"
-        f"dom: {result.get('dom')}\ncode-server:\n{code_server.output.text()[-4000:]}\n"
-        f"extension logs:\n{logs[-6000:]}"
+        target,
+        logsDir=str(code_server.user_data / "logs"),
+        apiKey=sentinel_key,
+        selection={"first": first, "last": last},
+        instruction=INSTRUCTION,
+        steps=[
+            "set_key",
+            "refactor_cancel",
+            "refactor_discard",
+            "refactor_apply",
+            "explain",
+        ],
+        expect={
+            # A line only the new function has, to know when the edit reached the editor.
+            "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
+            "explainSelection": {"first": explain_first, "last": explain_last},
+            "explanationSentence": EXPLANATION_SENTENCE,
+            "hoverLineText": "subtotal = sum(",
+            "hoverWord": "subtotal",
+        },
     )
     step = {s["name"]: s for s in result["steps"]}
 
@@ -657,37 +672,19 @@ def test_vscode_missing_server_explained_once_fixed_in_settings_then_settings_fo
 ) -> None:
     model_server.responder = _Replies()
     first, last = line_span(SOURCE, OLD_FUNCTION)
-    result = _run_driver(
+    result, logs = _drive(
         vscode_tools,
-        {
-            "url": code_server.url,
-            "folder": str(tmp_path / "project"),
-            "file": str(tmp_path / "project" / "shop.py"),
-            "outDir": str(tmp_path / "shots"),
-            "chromium": vscode_tools.chromium,
-            "waitMs": WAIT_MS,
-            "serverMissing": True,
-            "selection": {"first": first, "last": last},
-            "fixSetting": {
-                "id": "m21.server.path",
-                "title": "Server: Path",
-                "value": "",
-                "tab": "Remote",
-            },
-            "relabel": {
-                "id": "m21.modelLabel",
-                "title": "Model Label",
-                "value": NEW_LABEL,
-                "tab": "User",
-            },
-            "steps": ["missing_server", "relabel"],
-            "expect": {"explanationSentence": EXPLANATION_SENTENCE},
-        },
+        code_server,
         tmp_path,
-        out_dir=OUT_DIR.with_name("vscode-missing-server"),
+        tmp_path / "project" / "shop.py",
+        OUT_DIR.with_name("vscode-missing-server"),
+        serverMissing=True,
+        selection={"first": first, "last": last},
+        fixSetting={"id": "m21.server.path", "title": "Server: Path", "value": "", "tab": "Remote"},
+        relabel={"id": "m21.modelLabel", "title": "Model Label", "value": NEW_LABEL, "tab": "User"},
+        steps=["missing_server", "relabel"],
+        expect={"explanationSentence": EXPLANATION_SENTENCE},
     )
-    logs = _extension_logs(code_server.user_data)
-    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-4000:]}"
     steps = {s["name"]: s for s in result["steps"]}
     step = steps["missing_server"]
 
@@ -731,24 +728,16 @@ def test_vscode_without_python_one_message_says_what_to_install(
 ) -> None:
     model_server.responder = _Replies()
     first, last = line_span(SOURCE, OLD_FUNCTION)
-    result = _run_driver(
+    result, logs = _drive(
         vscode_tools,
-        {
-            "url": code_server.url,
-            "folder": str(tmp_path / "project"),
-            "file": str(tmp_path / "project" / "shop.py"),
-            "outDir": str(tmp_path / "shots"),
-            "chromium": vscode_tools.chromium,
-            "waitMs": WAIT_MS,
-            "serverMissing": True,
-            "selection": {"first": first, "last": last},
-            "steps": ["no_python"],
-        },
+        code_server,
         tmp_path,
-        out_dir=OUT_DIR.with_name("vscode-no-python"),
+        tmp_path / "project" / "shop.py",
+        OUT_DIR.with_name("vscode-no-python"),
+        serverMissing=True,
+        selection={"first": first, "last": last},
+        steps=["no_python"],
     )
-    logs = _extension_logs(code_server.user_data)
-    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-4000:]}"
     step = {s["name"]: s for s in result["steps"]}["no_python"]
     assert "needs Python 3.10+" in step["status"], step["status"]
     assert "needs Python 3.10 or newer" in step["tooltip"], step["tooltip"]
@@ -806,21 +795,30 @@ class _TsReplies:
         return Step(fixture="vscode_refactor_ts")
 
 
-def _ts_scenario(
-    code_server: CodeServer, tools: Tools, tmp_path: Path, picks: list[dict[str, Any]]
-) -> dict[str, Any]:
-    project = tmp_path / "project"
-    return {
-        "url": code_server.url,
-        "folder": str(project),
-        "file": str(project / TS_DATA.name),
-        "outDir": str(tmp_path / "shots"),
-        "chromium": tools.chromium,
-        "logsDir": str(code_server.user_data / "logs"),
-        "waitMs": WAIT_MS,
-        "steps": ["pick_apply"],
-        "picks": picks,
-    }
+def _drive_picks(
+    tools: Tools,
+    code_server: CodeServer,
+    tmp_path: Path,
+    out: str,
+    title: str,
+    selection: tuple[int, int],
+    marker: str,
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Pick ``title`` from the light bulb on ``selection`` of the TypeScript file and wait
+    for ``marker`` on disk; the result, the logs and that pick's record."""
+    first, last = selection
+    result, logs = _drive(
+        tools,
+        code_server,
+        tmp_path,
+        tmp_path / "project" / TS_DATA.name,
+        OUT_DIR.with_name(out),
+        logsDir=str(code_server.user_data / "logs"),
+        steps=["pick_apply"],
+        picks=[{"title": title, "selection": {"first": first, "last": last}, "marker": marker}],
+    )
+    _judge_picks(result)
+    return result, logs, {s["name"]: s for s in result["steps"]}["pick_apply"]["picks"][0]
 
 
 def _assert_no_leak(result: dict[str, Any], code_server: CodeServer, logs: str, key: str) -> None:
@@ -847,27 +845,10 @@ def test_vscode_lightbulb_refactors_a_typescript_file(
     first, last = line_span(TS_SOURCE, TS_OLD_FUNCTION)
     marker = new_function.splitlines()[2].strip()
     assert marker not in TS_SOURCE
-    result = _run_driver(
-        vscode_tools,
-        _ts_scenario(
-            code_server,
-            vscode_tools,
-            tmp_path,
-            [
-                {
-                    "title": "Refactor with m2-1",
-                    "selection": {"first": first, "last": last},
-                    "marker": marker,
-                }
-            ],
-        ),
-        tmp_path,
-        out_dir=OUT_DIR.with_name("vscode-typescript"),
-    )
-    logs = _extension_logs(code_server.user_data)
-    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-6000:]}"
-    _judge_picks(result)
-    pick = {s["name"]: s for s in result["steps"]}["pick_apply"]["picks"][0]
+    result, logs, pick = _drive_picks(
+        vscode_tools, code_server, tmp_path, "vscode-typescript", "Refactor with m2-1",
+        (first, last), marker,
+    )  # fmt: skip
     assert pick["selection"].endswith(f"({len(TS_OLD_FUNCTION)} selected)"), pick["selection"]
     assert "Explain with m2-1" in pick["menu"], pick["menu"]
     expected = TS_SOURCE.replace(TS_OLD_FUNCTION, new_function)
@@ -900,21 +881,9 @@ def test_vscode_user_action_from_settings_in_the_light_bulb(
     marker = new_function.splitlines()[0].strip()
     assert marker not in TS_SOURCE
     title = f"{ACTION_TITLE} with m2-1"
-    result = _run_driver(
-        vscode_tools,
-        _ts_scenario(
-            code_server,
-            vscode_tools,
-            tmp_path,
-            [{"title": title, "selection": {"first": first, "last": last}, "marker": marker}],
-        ),
-        tmp_path,
-        out_dir=OUT_DIR.with_name("vscode-user-action"),
+    result, logs, pick = _drive_picks(
+        vscode_tools, code_server, tmp_path, "vscode-user-action", title, (first, last), marker
     )
-    logs = _extension_logs(code_server.user_data)
-    assert result["ok"], f"{result['error']}\ndom: {result.get('dom')}\nlogs:\n{logs[-6000:]}"
-    _judge_picks(result)
-    pick = {s["name"]: s for s in result["steps"]}["pick_apply"]["picks"][0]
     # Under the user's title and the model label; VS Code groups the menu by kind, so the
     # action (kind refactor.rewrite) follows Refactor in the "Rewrite" group.
     menu = pick["menu"]
