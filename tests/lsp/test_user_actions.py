@@ -232,6 +232,16 @@ TESTS_ACTION = {
 }
 
 
+async def _write_tests_action(client, uri: str, sample: str) -> types.CodeAction:
+    """The one "Write tests" action offered at the sample's ``total = 0``."""
+    (action,) = [
+        a
+        for a in await client.actions(uri, find(sample, "total = 0"))
+        if a.title.startswith("Write tests")
+    ]
+    return action
+
+
 async def test_a_target_action_creates_the_file_for_a_client_with_resource_operations(
     start_lsp, model_server, sample, tmp_path: Path
 ):
@@ -239,11 +249,7 @@ async def test_a_target_action_creates_the_file_for_a_client_with_resource_opera
     uri = (tmp_path / "shop.py").as_uri()
     client = await start_lsp(init={"actions": [TESTS_ACTION]})
     client.open(uri, sample)
-    (action,) = [
-        a
-        for a in await client.actions(uri, find(sample, "total = 0"))
-        if a.title.startswith("Write tests")
-    ]
+    action = await _write_tests_action(client, uri, sample)
 
     result = await client.run(action)
 
@@ -277,11 +283,7 @@ async def test_a_target_action_appends_to_an_open_file_at_its_version(
     client.open(uri, sample)
     existing = "import pytest\n\n\ndef test_old():\n    assert True\n"
     client.open(target, existing, version=4)
-    (action,) = [
-        a
-        for a in await client.actions(uri, find(sample, "total = 0"))
-        if a.title.startswith("Write tests")
-    ]
+    action = await _write_tests_action(client, uri, sample)
     result = await client.run(action)
     assert result["kind"] == "created" and result["existed"] is True, result
     _create, doc_edit = client.applied_edits[0].edit.document_changes
@@ -301,11 +303,7 @@ async def test_a_target_action_says_what_it_would_create_for_a_client_without_th
     caps = capabilities(workspace__workspace_edit__resource_operations=None)
     client = await start_lsp(caps=caps, init={"actions": [TESTS_ACTION]})
     client.open(uri, sample)
-    (action,) = [
-        a
-        for a in await client.actions(uri, find(sample, "total = 0"))
-        if a.title.startswith("Write tests")
-    ]
+    action = await _write_tests_action(client, uri, sample)
     result = await client.run(action)
     assert result["kind"] == "wouldCreate", result
     assert result["applied"] is False
@@ -337,11 +335,7 @@ async def test_a_target_action_cancels_like_refactor(start_lsp, model_server, sa
     uri = (tmp_path / "shop.py").as_uri()
     client = await start_lsp(init={"actions": [TESTS_ACTION]})
     client.open(uri, sample)
-    (action,) = [
-        a
-        for a in await client.actions(uri, find(sample, "total = 0"))
-        if a.title.startswith("Write tests")
-    ]
+    action = await _write_tests_action(client, uri, sample)
     command = asyncio.ensure_future(client.run(action))
     assert await model_server.wait_for_requests_async(1)
 

@@ -27,9 +27,4 @@ local ok, err = pcall(function()
     vim.cmd("silent write")
   end)
 end)
-out.ok = ok
-out.error = err and tostring(err) or vim.NIL
-local fh = assert(io.open(os.getenv("M21_RESULT"), "w"))
-fh:write(vim.fn.json_encode(out))
-fh:close()
-vim.cmd("qall!")
+dofile(os.getenv("M21_REPO") .. "/tests/editors/nvim/result.lua")(out, ok, err)
