@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from m21_lsp.pipeline import prompt
@@ -190,3 +193,34 @@ def test_any_selection_round_trips_through_its_fence(text: str, data: st.DataObj
     assert block.terminated
     assert block.code.rstrip("\n") == expected.rstrip("\n")
     assert prompt.explain_messages(text, start, end)[1]["content"]
+
+
+def _stdlib_modules() -> list[Path]:
+    """Standard-library modules (code nobody here wrote), a fixed sample of them."""
+    root = Path(os.__file__).parent
+    files = sorted(p for p in root.glob("*.py") if p.stat().st_size < 400_000)
+    return files[::4]
+
+
+@pytest.mark.parametrize("path", _stdlib_modules(), ids=lambda p: p.name)
+def test_module_imports_are_the_top_level_imports_python_sees(path: Path) -> None:
+    """The prompt's import lines are exactly the whole lines of the top-level ``import``
+    statements that start in the module's first lines, as ``ast`` finds them."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        pytest.skip("not parseable by this Python")
+    lines = text.splitlines()
+    expected: list[str] = []
+    seen: set[int] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.Import | ast.ImportFrom) or node.col_offset != 0:
+            continue
+        if node.lineno > prompt.IMPORT_SCAN_LINES or node.lineno in seen:
+            continue  # two statements on one line are one line of context
+        seen.add(node.lineno)
+        whole = lines[node.lineno - 1 : node.end_lineno]
+        expected.append("\n".join(line[: prompt.MAX_CONTEXT_LINE] for line in whole))
+    got = prompt._module_imports(text, 10**9)
+    assert [g.replace(" …", "") for g in got] == expected[: prompt.MAX_IMPORT_LINES]

@@ -92,7 +92,13 @@ _LANGUAGE_NAMES = {
 }
 
 _BACKTICKS = re.compile(r"`{3,}")
-_IMPORT = re.compile(r"(?:import|from)[ \t\\]")
+# The keyword that starts an import statement; it counts only at a line start (column 0:
+# top-level imports), checked in Python, since an anchor that knows the lone ``\r`` makes
+# the regex try every position (five times slower than searching for the words).
+_IMPORT_WORD = re.compile(r"(?:import|from)[ \t\\]")
+_FROM_IMPORT = re.compile(r"\bimport\b")
+# Imports are looked for in the module's first lines; later ones rarely matter, cost tokens.
+IMPORT_SCAN_LINES = 400
 
 
 def is_python_language(language_id: str, path: str | None = None) -> bool:
@@ -175,31 +181,47 @@ def _clip(line: str) -> str:
 
 
 def _module_imports(text: str, limit_chars: int) -> list[str]:
-    """Top-level import statements from the start of the module (multi-line ones whole),
-    within a line and character budget; later imports rarely matter and cost tokens."""
+    """Top-level import statements that start in the module's first
+    :data:`IMPORT_SCAN_LINES` lines (multi-line ones whole), within a line and character
+    budget.
+
+    The import keywords are found by a regular expression over those lines, at C speed:
+    walking 400 lines one by one in Python cost a quarter of a millisecond per refactor of a
+    long module. A ``from`` line counts only if it says ``import`` too (prose in a docstring
+    that starts a line with "from" is not an import).
+    """
+    window = 0
+    for _ in range(IMPORT_SCAN_LINES):
+        window = text.find("\n", window) + 1
+        if not window:
+            window = len(text)
+            break
     out: list[str] = []
     used = 0
-    pos = 0
     n = len(text)
-    scanned = 0
-    while pos < n and scanned < 400 and len(out) < MAX_IMPORT_LINES:
+    done = 0  # where the statement taken last (continuation lines included) ends
+    for m in _IMPORT_WORD.finditer(text, 0, window):
+        pos = m.start()
+        if pos < done or (pos and text[pos - 1] not in "\r\n"):
+            continue  # a continuation line, or the word inside a line
+        if len(out) >= MAX_IMPORT_LINES:
+            break
         nxt = pyscan.next_line_start(text, pos)
-        line = text[pos:nxt].rstrip("\r\n")
-        scanned += 1
-        if _IMPORT.match(line + " "):
-            stmt = [line]
-            depth = line.count("(") - line.count(")")
-            while (depth > 0 or stmt[-1].rstrip().endswith("\\")) and nxt < n and len(stmt) < 40:
-                pos, nxt = nxt, pyscan.next_line_start(text, nxt)
-                cont = text[pos:nxt].rstrip("\r\n")
-                stmt.append(cont)
-                depth += cont.count("(") - cont.count(")")
-            chunk = "\n".join(_clip(s) for s in stmt)
-            if used + len(chunk) > limit_chars:
-                break
-            out.append(chunk)
-            used += len(chunk) + 1
-        pos = nxt
+        stmt = [text[pos:nxt].rstrip("\r\n")]
+        depth = stmt[0].count("(") - stmt[0].count(")")
+        while (depth > 0 or stmt[-1].rstrip().endswith("\\")) and nxt < n and len(stmt) < 40:
+            pos, nxt = nxt, pyscan.next_line_start(text, nxt)
+            cont = text[pos:nxt].rstrip("\r\n")
+            stmt.append(cont)
+            depth += cont.count("(") - cont.count(")")
+        done = nxt
+        if m.group().startswith("from") and not _FROM_IMPORT.search("\n".join(stmt), 4):
+            continue
+        chunk = "\n".join(_clip(s) for s in stmt)
+        if used + len(chunk) > limit_chars:
+            break
+        out.append(chunk)
+        used += len(chunk) + 1
     return out
 
 
