@@ -10,11 +10,10 @@ from hypothesis import strategies as st
 from m21_lsp.pipeline.edits import (
     OffsetEdit,
     apply_edits,
-    common_prefix_len,
-    common_suffix_len,
     minimal_edits,
     rebase_edits,
 )
+from m21_lsp.text.strings import common_prefix, common_suffix
 from pipeline_strategies import documents, edited_pair, line_documents
 
 
@@ -77,11 +76,11 @@ def test_apply_edits_any_order_and_rejects_overlap() -> None:
 
 
 def test_common_prefix_and_suffix() -> None:
-    assert common_prefix_len("abcdef", "abcxef") == 3
-    assert common_suffix_len("abcdef", "abcxef") == 2
-    assert common_prefix_len("", "a") == 0
-    assert common_suffix_len("aa", "aaa") == 2
-    assert common_suffix_len("aaa", "aaa", 1) == 1
+    assert common_prefix("abcdef", "abcxef") == 3
+    assert common_suffix("abcdef", "abcxef") == 2
+    assert common_prefix("", "a") == 0
+    assert common_suffix("aa", "aaa") == 2
+    assert common_suffix("aaa", "aaa", 1) == 1
 
 
 def test_rebase_shifts_edit_after_typing_above() -> None:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from ..text.strings import common_prefix, common_suffix
+
 
 @dataclass(frozen=True)
 class OffsetEdit:
@@ -25,38 +27,6 @@ class OffsetEdit:
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
-def common_prefix_len(a: str, b: str) -> int:
-    """Length of the longest common prefix, by halving slice comparisons (no per-char loop)."""
-    lo, hi = 0, min(len(a), len(b))
-    if a[:hi] == b[:hi]:
-        return hi
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[lo:mid] == b[lo:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def common_suffix_len(a: str, b: str, limit: int | None = None) -> int:
-    """Length of the longest common suffix, at most ``limit``."""
-    n = min(len(a), len(b))
-    if limit is not None:
-        n = min(n, limit)
-    la, lb = len(a), len(b)
-    if a[la - n :] == b[lb - n :]:
-        return n
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[la - mid : la - lo] == b[lb - mid : lb - lo]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def _is_line_start(text: str, pos: int) -> bool:
     if pos <= 0 or pos >= len(text):
         return True
@@ -67,8 +37,8 @@ def _is_line_start(text: str, pos: int) -> bool:
 def _differing_lines(old: str, new: str) -> tuple[int, int, int]:
     """``(start, old_end, new_end)``: the smallest whole-line window outside which the texts
     are equal. ``start`` is a line start in both; the ends are line ends in both."""
-    p = common_prefix_len(old, new)
-    s = common_suffix_len(old, new, min(len(old), len(new)) - p)
+    p = common_prefix(old, new)
+    s = common_suffix(old, new, min(len(old), len(new)) - p)
     # Back the start up to a line start valid in both texts (never inside a CRLF).
     while not (_is_line_start(old, p) and _is_line_start(new, p)):
         p -= 1
@@ -139,8 +109,8 @@ def _user_changes(base: str, current: str) -> list[OffsetEdit]:
     """
     if base == current:
         return []
-    p = common_prefix_len(base, current)
-    s = common_suffix_len(base, current, min(len(base), len(current)) - p)
+    p = common_prefix(base, current)
+    s = common_suffix(base, current, min(len(base), len(current)) - p)
     region_old, region_new = base[p : len(base) - s], current[p : len(current) - s]
     if "\n" not in region_old and "\r" not in region_old and "\n" not in region_new:
         return [OffsetEdit(p, len(base) - s, region_new)]
@@ -148,8 +118,8 @@ def _user_changes(base: str, current: str) -> list[OffsetEdit]:
     out: list[OffsetEdit] = []
     for hunk in _line_hunks(base[p2:oe], current[p2:ne], p2):
         old_seg = base[hunk.start : hunk.end]
-        hp = common_prefix_len(old_seg, hunk.new_text)
-        hs = common_suffix_len(old_seg, hunk.new_text, min(len(old_seg), len(hunk.new_text)) - hp)
+        hp = common_prefix(old_seg, hunk.new_text)
+        hs = common_suffix(old_seg, hunk.new_text, min(len(old_seg), len(hunk.new_text)) - hp)
         out.append(
             OffsetEdit(hunk.start + hp, hunk.end - hs, hunk.new_text[hp : len(hunk.new_text) - hs])
         )

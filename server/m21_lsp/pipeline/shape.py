@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..text import pyscan
-from ..text.splice import splice
+from ..text.strings import splice
 from . import prompt, reindent
 
 _EOL = re.compile(r"\r\n|\r|\n")

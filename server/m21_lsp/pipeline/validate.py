@@ -31,7 +31,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 from ..errors import InvalidPython
 from ..text import pyscan
 from ..text.positions import LineIndex
-from ..text.splice import splice
+from ..text.strings import splice
 
 _LOCATION = re.compile(r"^(?:parser error: )?error at (\d+):(\d+): ")
 _BUILTINS = frozenset(dir(builtins)) | {

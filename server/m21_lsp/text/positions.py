@@ -17,7 +17,7 @@ import re
 from bisect import bisect_left, bisect_right
 from typing import Literal
 
-from .splice import splice
+from .strings import splice
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 

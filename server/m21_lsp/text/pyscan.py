@@ -14,6 +14,8 @@ import threading
 from bisect import bisect_right, insort
 from collections.abc import Iterator
 
+from .strings import common_prefix, common_suffix
+
 # Strings and comments, matched whole. An unterminated triple-quoted string swallows the
 # rest of the text and leaves its quotes behind (group ``bad``), as does an unterminated
 # single-quoted one (it does not match at all), so a stray quote after masking means
@@ -384,7 +386,6 @@ def top_level_region(
 
 _MARK_STEP = 4096  # at least this far apart when a long way is walked
 _KEEP_TEXTS = 3  # remembered texts (each is one document version, held alive)
-_COMPARE_BLOCK = 1 << 16
 
 
 class _Marks:
@@ -399,46 +400,6 @@ _REMEMBERED: list[_Marks] = []  # most recently used first
 _REMEMBERED_LOCK = threading.Lock()  # the pipeline runs in worker threads
 
 
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the common prefix, compared in blocks (C-speed), then bisected."""
-    n = min(len(a), len(b))
-    lo = 0
-    block = _COMPARE_BLOCK
-    while lo < n:
-        hi = min(lo + block, n)
-        if a[lo:hi] != b[lo:hi]:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if a[lo:mid] == b[lo:mid]:
-                    lo = mid
-                else:
-                    hi = mid
-            return lo
-        lo = hi
-        block *= 2
-    return n
-
-
-def _common_suffix(a: str, b: str, limit: int) -> int:
-    """Length of the common suffix, at most ``limit``."""
-    la, lb = len(a), len(b)
-    n = 0
-    block = _COMPARE_BLOCK
-    while n < limit:
-        m = min(n + block, limit)
-        if a[la - m : la - n] != b[lb - m : lb - n]:
-            while m - n > 1:
-                mid = (n + m) // 2
-                if a[la - mid : la - n] == b[lb - mid : lb - n]:
-                    n = mid
-                else:
-                    m = mid
-            return n
-        n = m
-        block *= 2
-    return limit
-
-
 def _derived(text: str) -> _Marks:
     """Marks for a text not remembered yet, carried over from the remembered text that
     shares the longest prefix with it."""
@@ -447,14 +408,14 @@ def _derived(text: str) -> _Marks:
     for known in _REMEMBERED:
         if len(known.text) == len(text) and known.text == text:
             return _Marks(text, list(known.starts))
-        prefix = _common_prefix(known.text, text)
+        prefix = common_prefix(known.text, text)
         if prefix > best_prefix:
             best, best_prefix = known, prefix
     if best is None:
         return _Marks(text, [0])
     old = best.text
     starts = best.starts[: bisect_right(best.starts, best_prefix)]
-    suffix = _common_suffix(old, text, min(len(old), len(text)) - best_prefix)
+    suffix = common_suffix(old, text, min(len(old), len(text)) - best_prefix)
     if suffix:
         # A kept mark needs the character before it inside the suffix too.
         k = bisect_right(best.starts, len(old) - suffix)
