@@ -260,3 +260,44 @@ def test_a_wrapper_that_leaves_out_an_if_between_its_headers_is_taken_out() -> N
     )
     result = _refactor(PROXY, "            def fixed", "return hook(**kw)\n", reply)
     assert result.new_text == PROXY.replace('kw.pop("path", None)', 'kw.pop("path")')
+
+
+NAMED = '''\
+class Worker:
+    """A thread of control."""
+
+    def __init__(self, name):
+        self._name = name
+
+    @property
+    def name(self):
+        """A string used for identification purposes only."""
+        return self._name
+
+    @name.setter
+    def name(self, name):
+        self._name = str(name)
+
+    def is_alive(self):
+        return True
+'''
+
+
+@pytest.mark.parametrize("change", ["none", "comment"])
+def test_a_property_getter_is_told_from_its_setter_in_a_whole_class_reply(change: str) -> None:
+    """threading.py's ``Thread.name``: the reply repeats the whole class, and the selected
+    getter shares its name with the setter below it. The setter, written as the document
+    has it, is a sibling, so the edit covers the getter alone (before: the getter's lines
+    were replaced by getter and setter, and the file had the setter twice)."""
+    getter = (
+        "    @property\n    def name(self):\n"
+        '        """A string used for identification purposes only."""\n'
+        "        return self._name\n"
+    )
+    new_getter = getter
+    if change == "comment":
+        new_getter = getter.replace("        return", "        # Reviewed.\n        return")
+    reply = NAMED.replace(getter, new_getter)
+    result = _refactor(NAMED, "    @property", "        return self._name\n", reply)
+    assert result.new_text == NAMED.replace(getter, new_getter)
+

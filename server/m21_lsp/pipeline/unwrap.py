@@ -321,9 +321,13 @@ def _defines(text: str, name: str) -> bool:
 
 def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
     """A member that stands outside the selection in the document, or a placeholder."""
-    if isinstance(stmt, _DEFS):
-        return stmt.name in level.siblings_names and stmt.name not in chain.selection_names
     dump = _dump(stmt)
+    if isinstance(stmt, _DEFS):
+        if stmt.name not in chain.selection_names:
+            return stmt.name in level.siblings_names
+        # A name the selection shares with a sibling (a property's getter and setter, an
+        # overload): a member written exactly as that sibling is in the document is it.
+        return dump in level.siblings_dumps and dump not in chain.selection_dumps
     if dump in chain.selection_dumps:
         return False
     if index == 0 and _is_docstring(stmt) and level.has_docstring_outside:
