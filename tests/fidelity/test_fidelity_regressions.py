@@ -301,3 +301,31 @@ def test_a_property_getter_is_told_from_its_setter_in_a_whole_class_reply(change
     result = _refactor(NAMED, "    @property", "        return self._name\n", reply)
     assert result.new_text == NAMED.replace(getter, new_getter)
 
+
+TABBED = (
+    "def assert_outcomes(outcomes, passed=0, failed=0):\n"
+    "\trealpassed, realfailed = outcomes\n"
+    "\tobtained = {\n"
+    '\t\t"passed": len(realpassed),\n'
+    '\t\t"failed": len(realfailed),\n'
+    "\t}\n"
+    '\texpected = {"passed": passed, "failed": failed}\n'
+    "\tassert obtained == expected, outcomes\n"
+)
+
+
+def test_a_reply_in_four_spaces_gets_the_tab_files_hanging_indents_back() -> None:
+    """pytest's pytester_assertions.py, tab-indented: the reply repeats the statements in
+    four-space indentation, and its only indented lines are a dict's items. Their indent
+    is the reply's unit, so they get the file's tab back (before: ``\\t    "passed"``)."""
+    reply = (
+        "obtained = {\n"
+        '    "passed": len(realpassed),\n'
+        '    "failed": len(realfailed),\n'
+        "}\n"
+        'expected = {"passed": passed, "failed": failed}\n'
+        "assert obtained == expected, outcomes\n"
+    )
+    result = _refactor(TABBED, "\tobtained = {", "outcomes\n", reply)
+    assert result.new_text == TABBED
+    assert not result.changed

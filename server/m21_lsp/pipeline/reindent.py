@@ -83,6 +83,29 @@ def indent_unit(
     return min((s for s, c in steps.items() if c == best), key=lambda s: (len(s), s))
 
 
+def _hanging_unit(lines: list[str], line_kinds: list[tuple[str, int]]) -> str | None:
+    """The step a bracket's continuation lines take past the line that opened it, when
+    every one of them is a whole number of that step (``"\t"``, ``"    "``), else ``None``.
+
+    A reply with no nested statement (a dict literal and an assert) shows its indent unit
+    only there: ``"passed": ...`` four spaces past ``obtained = {`` in a tab file.
+    """
+    extras: list[str] = []
+    for k, (kind, owner) in enumerate(line_kinds):
+        if kind != pyscan.CONTINUATION or not lines[k].strip():
+            continue
+        owner_ws, ws = _ws(lines[owner]), _ws(lines[k])
+        if not ws.startswith(owner_ws) or len(ws) == len(owner_ws):
+            continue
+        extras.append(ws[len(owner_ws) :])
+    if not extras:
+        return None
+    step = min(extras, key=len)
+    if len(set(step)) != 1 or any(e != step * (len(e) // len(step)) for e in extras):
+        return None
+    return step
+
+
 def _statement_widths(
     lines: list[str], line_kinds: list[tuple[str, int]], skip_first: bool
 ) -> list[int]:
@@ -179,6 +202,10 @@ def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]
     r_base = min(r_widths)
     s_base = min(s_widths) if s_widths else 0
     r_unit = indent_unit(code, r_kinds, skip)
+    if r_unit is None and _hanging_unit(frame.shown, s_kinds) == frame.unit:
+        # No nesting to read the reply's unit from: its hanging indents say it, when the
+        # selection's are in whole levels of the file's unit.
+        r_unit = _hanging_unit(code, r_kinds)
     r_chars = _indent_chars(code, r_kinds, r_base)
     # A file that mixes tabs and spaces (older C and JavaScript do) shows both: a reply
     # that uses only the kinds of indentation the selection showed is in its frame.
