@@ -100,6 +100,28 @@ def test_go_selection_whose_first_line_reads_like_an_enclosing_header() -> None:
     assert got == GO.replace("delete(m.dirty, key)", "delete(m.dirty, key) // gone")
 
 
+def test_go_reply_that_is_the_selection_itself_is_not_read_as_a_wrapper() -> None:
+    """The same file, seed 7: the reply repeats just the inner ``if`` (no fence label, no
+    func header). Its first line matches the outer ``if``, so it read as a wrapper around
+    ``delete(...)`` and the inner ``if`` was dropped; taken whole it is the selection."""
+    start = GO.index("\t\tif !ok && read.amended {\n\t\t\tdelete")
+    first = GO[start:].split("\n")[0] + "\n\t\t\tdelete"
+    for code in (
+        "if !ok && read.amended {\n\tdelete(m.dirty, key)\n}\n",
+        "if !ok && read.amended {\n\t// Reviewed: keep this step.\n\tdelete(m.dirty, key)\n}\n",
+    ):
+        got = _refactor(GO, first, "\t\t}", code, "go", "")
+        want = (
+            GO
+            if "Reviewed" not in code
+            else GO.replace(
+                "\t\t\tdelete(m.dirty, key)",
+                "\t\t\t// Reviewed: keep this step.\n\t\t\tdelete(m.dirty, key)",
+            )
+        )
+        assert got == want
+
+
 C = """\
 void *stb_leakcheck_realloc(void *ptr, size_t sz, const char *file, int line)
 {

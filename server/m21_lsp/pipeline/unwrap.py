@@ -504,6 +504,12 @@ def unwrap_braces(code: str, text: str, start: int, end: int) -> str | None:
             best = (ratio, middle)
     if best is None:
         return None
+    # The reply taken whole may be the selection itself: an inner ``if ok {`` repeated
+    # under an outer ``if ok {`` reads like a wrapper around its own body. Unwrapping must
+    # make the reply more like the selection, or it would drop the selection's header.
+    whole = "\n".join(ln.strip() for ln in lines[first:] if ln.strip())
+    if SequenceMatcher(None, wanted, whole, autojunk=False).ratio() >= best[0]:
+        return None
     middle = best[1]
     # Only whitespace every line shares is taken off: a line indented otherwise (inside a
     # template literal, say) keeps what it has beyond that.
