@@ -229,3 +229,28 @@ def test_short_rest_reads_the_lines_after_as_a_full_split_would() -> None:
         ]
         expected = full if sum(1 for line in full if line) < limit else None
         assert extract._short_rest(doc, end, limit) == expected, (doc, end, limit)
+
+
+def test_an_indented_fence_inside_the_code_does_not_close_the_block() -> None:
+    """httpcore's _models.py shows examples in backticks inside docstrings; sent back whole,
+    the file's indented fences are content (CommonMark: a closing fence is indented at
+    most three columns more than the opening one)."""
+    file_text = (
+        "class Request:\n"
+        '    """\n'
+        "    An HTTP request.\n"
+        "\n"
+        "    ```python\n"
+        "    request = Request(b'GET', 'https://example.com/')\n"
+        "    ```\n"
+        '    """\n'
+        "\n"
+        "    def __repr__(self) -> str:\n"
+        "        return '<Request>'\n"
+    )
+    reply = f"Here is the file:\n\n```python\n{file_text}```\n\nDone.\n"
+    (block,) = [b for b in find_blocks(reply) if b.terminated and b.code.strip() != "Done."]
+    assert block.code == file_text
+    # Up to three columns of indentation still close it, as CommonMark says.
+    assert find_blocks("```python\nx = 1\n   ```\n")[0].terminated
+    assert not find_blocks("```python\nx = 1\n    ```\n")[0].terminated

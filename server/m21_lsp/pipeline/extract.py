@@ -80,7 +80,10 @@ def find_blocks(reply: str) -> list[Block]:
         i += 1
         terminated = False
         while i < len(lines):
-            if close.match(lines[i]):
+            # CommonMark: a closing fence is indented at most three columns more than the
+            # opening one. A fence indented further is content: a docstring that shows an
+            # example in backticks, inside a whole file the model sent back.
+            if close.match(lines[i]) and _columns(lines[i]) <= indent + 3:
                 terminated = True
                 i += 1
                 break
@@ -92,6 +95,11 @@ def find_blocks(reply: str) -> list[Block]:
         blocks.append(Block(info, code, terminated, len(blocks), "\n".join(prose[-6:])))
         prose = []
     return blocks
+
+
+def _columns(line: str) -> int:
+    """Columns of indentation, tabs to the next multiple of four (as CommonMark counts)."""
+    return len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(4))
 
 
 def _strip_indent(line: str, n: int) -> str:
