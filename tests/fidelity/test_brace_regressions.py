@@ -239,3 +239,41 @@ def test_go_reply_whose_second_line_equals_the_line_above_is_not_cut() -> None:
         GO_SWAP, "\t\tb = append(b, sf.PkgPath", "\t\tb = append(b, '.')", code, "go", "go"
     )
     assert got == GO_SWAP
+
+
+RUST_TAIL = """\
+impl Display for Comparator {
+\tfn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+\t\twrite!(formatter, "{}", self.major)?;
+\t\tif let Some(minor) = &self.minor {
+\t\t\twrite!(formatter, ".{}", minor)?;
+\t\t\tif let Some(patch) = &self.patch {
+\t\t\t\twrite!(formatter, ".{}", patch)?;
+\t\t\t} else if self.op == Op::Wildcard {
+\t\t\t\tformatter.write_str(".*")?;
+\t\t\t}
+\t\t} else if self.op == Op::Wildcard {
+\t\t\tformatter.write_str(".*")?;
+\t\t}
+\t\tOk(())
+\t}
+}
+"""
+
+
+def test_rust_reply_ending_like_the_code_below_keeps_its_own_end() -> None:
+    """semver's display.rs (seed 11): the selection ends with an inner ``} else if ... {``
+    block that the outer one repeats just below it. A reply repeating the selection lost
+    those lines as "repeated context" and was refused for its missing ``}``."""
+    code = (
+        'write!(formatter, ".{}", minor)?;\n'
+        "if let Some(patch) = &self.patch {\n"
+        '\twrite!(formatter, ".{}", patch)?;\n'
+        "} else if self.op == Op::Wildcard {\n"
+        '\tformatter.write_str(".*")?;\n'
+        "}\n"
+    )
+    first = '\t\t\twrite!(formatter, ".{}", minor)'
+    last = '\t\t\t\tformatter.write_str(".*")?;\n\t\t\t}'
+    got = _refactor(RUST_TAIL, first, last, code, "rust", "rust")
+    assert got == RUST_TAIL

@@ -249,6 +249,25 @@ def _whole_tail(block: list[str], top: int, after: list[str], selection: str) ->
     return j
 
 
+def _unless_own_tail(block: list[str], top: int, bottom: int, selection: str) -> int:
+    """``bottom``, or ``len(block)`` when the lines below it are the selection's own last
+    lines and the part above does not end with them already.
+
+    Code after the selection can read like the selection's own end: an inner
+    ``} else if op == Wildcard {`` block repeated by an outer one just below it. A reply
+    that ends the way the selection ends has not repeated the context; one that ends so
+    twice has.
+    """
+    cut = [line for line in block[bottom:] if line]
+    if not cut:
+        return bottom
+    own = [line.strip() for line in _lines(selection) if line.strip()]
+    kept = [line for line in block[top:bottom] if line]
+    if own[-len(cut) :] == cut and kept[-len(cut) :] != cut:
+        return len(block)
+    return bottom
+
+
 def _context_cut(code: str, selection: str, document: str, start: int | None) -> str:
     """If ``code`` repeats document lines around the selection (the whole file, or the
     selection with its enclosing class or header), keep only the part in between.
@@ -276,6 +295,7 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
             if not selection.endswith(("\n", "\r")):
                 rest = rest[1:]
             bottom = _whole_tail(stripped, top, rest, selection)
+    bottom = _unless_own_tail(stripped, top, bottom, selection)
     if top == 0 and bottom == len(block):
         return code
     middle = block[top:bottom]
