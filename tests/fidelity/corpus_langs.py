@@ -341,7 +341,10 @@ def rename_local(lang: str, text: str, sel: Selection) -> str | None:
             continue
         if len(re.findall(rf"(?<![\w$]){re.escape(name)}(?![\w$])", selected)) != len(spots):
             continue
-        return _apply(text, [(a, a + len(name), new) for a in spots])
+        renamed = _apply(text, [(a, a + len(name), new) for a in spots])
+        if parse(lang, renamed).root_node.has_error and not tree.root_node.has_error:
+            continue  # a name the grammar treats specially (Go's ``make(map[K]V)``)
+        return renamed
     return None
 
 
