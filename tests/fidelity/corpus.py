@@ -685,10 +685,20 @@ def _shifted(sel: Selection, expected_lf: str, lf_text: str) -> Selection:
     if expected_lf == lf_text or not sel.chain:
         return sel
     tree = ast.parse(expected_lf)
-    wanted = [(type(n).__name__, getattr(n, "name", None), n.col_offset) for n in sel.chain]  # type: ignore[attr-defined]
+    # The headers sit above the selection, so their lines are where they were: the line
+    # tells apart overloads that share a name (anyio's ``@overload`` ``call_async``).
+    wanted = [
+        (type(n).__name__, getattr(n, "name", None), n.col_offset, n.lineno)  # type: ignore[attr-defined]
+        for n in sel.chain
+    ]
     chain: list[ast.AST] = []
     for node, _ in _walk(tree, ()):
-        key = (type(node).__name__, getattr(node, "name", None), getattr(node, "col_offset", -1))
+        key = (
+            type(node).__name__,
+            getattr(node, "name", None),
+            getattr(node, "col_offset", -1),
+            getattr(node, "lineno", -1),
+        )
         if (
             len(chain) < len(wanted)
             and key == wanted[len(chain)]
