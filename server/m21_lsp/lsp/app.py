@@ -1,6 +1,6 @@
 """The language server object: pygls's server plus the state m21-lsp keeps between messages.
 
-Four deliberate departures from pygls's defaults live here, all in the protocol subclass:
+Five deliberate departures from pygls's defaults live here, four in the protocol subclass:
 
 * ``$/cancelRequest`` for ``workspace/executeCommand``: pygls answers it with
   RequestCancelled but does not stop the coroutine running the command (the command runs
@@ -13,19 +13,26 @@ Four deliberate departures from pygls's defaults live here, all in the protocol 
   document the editor does not have.
 * a request whose params fail validation is answered with InvalidParams (pygls drops it,
   and the client waits for an answer that never comes);
-* ``shutdown`` while a command is still running is answered (pygls's own handler raises).
+* ``shutdown`` while a command is still running is answered (pygls's own handler raises);
+
+and, in :meth:`M21Server.start_io`, stdin read by the event loop when it is a pipe
+(:mod:`.stdio`), instead of three thread hand-overs per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification
@@ -35,12 +42,14 @@ from .. import __version__
 from ..config import Settings
 from ..errors import scrub
 from ..text.positions import LineIndex
+from . import stdio
 from .client_pool import ClientPool
 from .documents import Documents
 from .hover_cache import HoverCache
 from .settings import SettingsLayers
 
 MsgId = int | str
+logger = logging.getLogger(__name__)
 
 
 class M21Protocol(LanguageServerProtocol):
@@ -173,6 +182,36 @@ class M21Server(LanguageServer):
         except asyncio.TimeoutError:
             self.log("workspace/configuration did not answer in time; using known settings")
             self.settings_ready.set()
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """pygls's stdio server, except that a pipe is read by the event loop itself
+        (:mod:`.stdio`: no thread hand-over per message); anything else, pygls's way."""
+        stdin = stdin or sys.stdin.buffer
+        stdout = stdout or sys.stdout.buffer
+        if not stdio.reads_as_pipe(stdin, stdout):
+            super().start_io(stdin, stdout)
+            return
+        stop = self._stop_event = threading.Event()  # what pygls's shutdown() sets
+        self.protocol.set_writer(StdoutWriter(stdout))
+
+        async def serve() -> None:
+            reader = await stdio.PipeReader.open(stdin)
+            await run_async(
+                stop_event=stop,
+                reader=reader,
+                protocol=self.protocol,
+                logger=logger,
+                error_handler=self.report_server_error,
+            )
+
+        try:
+            asyncio.run(serve())
+        except BrokenPipeError:
+            logger.error("Connection to the client is lost! Shutting down the server.")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     # ---------------------------------------------------------------- messages
     def log(self, text: str, kind: types.MessageType = types.MessageType.Log) -> None:
