@@ -290,3 +290,28 @@ def test_any_text_gives_a_verdict_or_invalid_python(text: str, data: st.DataObje
     except InvalidPython as exc:
         assert exc.message.startswith(("Syntax error at line", "The code is nested"))
     assert isinstance(validate.name_warnings(text[:start], text[start:end], text), list)
+
+
+def test_name_warnings_look_where_the_replacement_is_not_at_an_earlier_copy() -> None:
+    """The replacement's text (``pass``) also stands in an earlier class: searching for it
+    found that copy and looked for uses of the lost name in the wrong class."""
+    before = (
+        "class A:\n"
+        "    def f(self):\n"
+        "        pass\n"
+        "\n"
+        "\n"
+        "class B:\n"
+        "    def f(self):\n"
+        "        counter = 1\n"
+        "\n"
+        "    def g(self):\n"
+        "        return counter\n"
+    )
+    start = before.index("        counter = 1\n")
+    end = start + len("        counter = 1\n")
+    replacement = "        pass\n"
+    after = before[:start] + replacement + before[end:]
+    span = (start, start + len(replacement))
+    warned = validate.name_warnings(before[start:end], replacement, after, span)
+    assert any("`counter` was assigned" in w for w in warned), warned

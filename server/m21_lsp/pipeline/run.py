@@ -154,7 +154,11 @@ async def refactor(
     checked = req.is_python or _grammar_key(req) is not None
     if req.is_python:
         warnings = await asyncio.to_thread(
-            validate.name_warnings, selection, candidate.replacement, candidate.new_text
+            validate.name_warnings,
+            selection,
+            candidate.replacement,
+            candidate.new_text,
+            candidate.changed_spans[-1],
         )
     elif not checked:
         warnings.append(NOT_CHECKED_WARNING)

@@ -300,7 +300,12 @@ def _unresolved_in(region: str, lo: int, hi: int) -> set[str] | None:
     return missing
 
 
-def name_warnings(old_selection: str, replacement: str, new_document: str) -> list[str]:
+def name_warnings(
+    old_selection: str,
+    replacement: str,
+    new_document: str,
+    span: tuple[int, int] | None = None,
+) -> list[str]:
     """Warnings for names the edit loses or leaves undefined (shown with the edit).
 
     * a name the selection defined at its top level that the replacement no longer
@@ -308,10 +313,17 @@ def name_warnings(old_selection: str, replacement: str, new_document: str) -> li
       replacement still mentions them (a renamed local is not worth a warning);
     * a name the replacement reads that nothing defines: not its region (scope analysis),
       not the rest of the document (definition search), not builtins.
+
+    ``span`` is where the replacement stands in ``new_document`` (the candidate knows);
+    without it the replacement is searched for, which costs a scan of the document and
+    finds the first copy of code the file repeats.
     """
     warnings: list[str] = []
-    start = new_document.find(replacement) if replacement else -1
-    end = start + len(replacement) if start >= 0 else -1
+    if span is not None and new_document[span[0] : span[1]] == replacement:
+        start, end = span
+    else:
+        start = new_document.find(replacement) if replacement else -1
+        end = start + len(replacement) if start >= 0 else -1
 
     old_names = _module_level_names(old_selection)
     new_names = _module_level_names(replacement)
@@ -338,13 +350,16 @@ def name_warnings(old_selection: str, replacement: str, new_document: str) -> li
                         "but the new code no longer assigns it."
                     )
 
-    if start >= 0 and not _star_import(new_document):
+    if start >= 0:
         a, b = region_bounds(new_document, start, end)
+        # The region's scopes first: the document-wide searches (a star import, a definition
+        # elsewhere) are only made for names the region leaves unresolved, which is rare.
         unresolved = _unresolved_near(new_document, a, b, start, end)
-        outside = splice(new_document, a, b, "\n")
-        for name in sorted(unresolved):
-            if not _defined_in_document(name, outside):
-                warnings.append(
-                    f"`{name}` is used by the new code but is not defined or imported anywhere."
-                )
+        if unresolved and not _star_import(new_document):
+            outside = splice(new_document, a, b, "\n")
+            for name in sorted(unresolved):
+                if not _defined_in_document(name, outside):
+                    warnings.append(
+                        f"`{name}` is used by the new code but is not defined or imported anywhere."
+                    )
     return warnings
