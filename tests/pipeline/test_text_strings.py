@@ -37,3 +37,14 @@ def test_edited_copies_share_what_the_edit_left(text: str, data: st.DataObject) 
     assert edited == text[:start] + new + text[end:]
     assert common_prefix(text, edited) >= start
     assert common_suffix(text, edited) >= len(text) - end
+
+
+LONG = "def f(x):\n    return x + 1\n" * 4000  # 104,000 characters, many 4 KB blocks
+
+
+@given(st.integers(0, len(LONG) - 1), st.integers(0, 3))
+def test_a_difference_anywhere_in_a_long_document_is_found_exactly(at: int, extra: int) -> None:
+    changed = LONG[:at] + "Z" * (extra + 1) + LONG[at + 1 :]
+    assert common_prefix(LONG, changed) == _prefix_by_hand(LONG, changed)
+    assert common_suffix(LONG, changed) == _prefix_by_hand(LONG[::-1], changed[::-1])
+    assert common_prefix(LONG, LONG) == len(LONG) == common_suffix(LONG, LONG)
