@@ -329,3 +329,45 @@ def test_a_reply_in_four_spaces_gets_the_tab_files_hanging_indents_back() -> Non
     result = _refactor(TABBED, "\tobtained = {", "outcomes\n", reply)
     assert result.new_text == TABBED
     assert not result.changed
+
+
+REPORT = """\
+import linecache
+
+
+def text(einfo, context=5):
+    # Return a plain text document describing a given traceback.
+    head = "%s\\n%s\\n%s\\n" % (str(etype), pyver, date) + '''
+A problem occurred in a Python script.  Here is the sequence of
+function calls leading up to the error, in the order they occurred.
+'''
+
+    frames = []
+    for file, lnum in einfo:
+        highlight = {}
+        def reader(lnum=[lnum]):
+            highlight[lnum[0]] = 1
+            try: return linecache.getline(file, lnum[0])
+            finally: lnum[0] += 1
+        frames.append(reader())
+    return head + ''.join(frames) + '''
+
+The above is a description of an error in a Python program.
+'''
+"""
+
+
+def test_a_string_written_at_column_0_inside_the_function_is_not_its_end() -> None:
+    """cgitb.py (seed 19): lines of a string literal at column 0 inside ``text`` looked
+    like top-level statements, so the blocks around a nested ``def reader`` were not found,
+    and a reply repeating it under ``def text`` (without the ``for``) was refused as a
+    nested ``text``. The enclosing blocks are now found from a proven boundary."""
+    reply = (
+        "def text(einfo, context=5):\n"
+        "    def reader(lnum=[lnum]):\n"
+        "        highlight[lnum[0]] = 1\n"
+        "        try: return linecache.getline(file, lnum[0])\n"
+        "        finally: lnum[0] += 1\n"
+    )
+    result = _refactor(REPORT, "        def reader", "finally: lnum[0] += 1\n", reply)
+    assert result.new_text == REPORT

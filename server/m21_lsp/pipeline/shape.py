@@ -316,7 +316,7 @@ def frame_unit(doc_text: str, start: int, end: int, shown: list[str], *, python:
     if found is not None:
         return found
     if python:
-        a, b = pyscan.top_level_region(doc_text, start, end)
+        a, b = pyscan.top_level_region(doc_text, start, end, proven=True)
         if b - a <= 400_000:
             lines = _split(doc_text[a:b])
             found = reindent.indent_unit(lines, reindent.kinds(lines, python))

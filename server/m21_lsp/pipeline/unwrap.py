@@ -104,7 +104,7 @@ def enclosing_chain(text: str, start: int, end: int) -> Chain | None:
     selection is at module level, does not parse around, or starts mid-line."""
     if text[pyscan.line_start(text, start) : start].strip(" \t"):
         return None
-    a, b = pyscan.top_level_region(text, start, max(end - 1, start))
+    a, b = pyscan.top_level_region(text, start, max(end - 1, start), proven=True)
     try:
         tree = ast.parse(text[a:b])
     except (SyntaxError, ValueError, RecursionError):
