@@ -321,13 +321,16 @@ def _defines(text: str, name: str) -> bool:
 
 def _sibling(stmt: ast.stmt, index: int, level: Level, chain: Chain) -> bool:
     """A member that stands outside the selection in the document, or a placeholder."""
-    dump = _dump(stmt)
     if isinstance(stmt, _DEFS):
         if stmt.name not in chain.selection_names:
             return stmt.name in level.siblings_names
+        if stmt.name not in level.siblings_names:
+            return False
         # A name the selection shares with a sibling (a property's getter and setter, an
         # overload): a member written exactly as that sibling is in the document is it.
+        dump = _dump(stmt)
         return dump in level.siblings_dumps and dump not in chain.selection_dumps
+    dump = _dump(stmt)
     if dump in chain.selection_dumps:
         return False
     if index == 0 and _is_docstring(stmt) and level.has_docstring_outside:
