@@ -249,7 +249,7 @@ def configure_logging(level: int = logging.WARNING) -> None:
 def run_stdio() -> None:
     """Serve one client over stdin/stdout (what editors start)."""
     configure_logging()
-    memory.limit_arenas()  # before pygls starts its reader thread
+    memory.limit_arenas()  # before any thread starts (the warm-up import, pipeline workers)
     create_server().start_io()
 
 
