@@ -325,14 +325,16 @@ def name_warnings(
         start = new_document.find(replacement) if replacement else -1
         end = start + len(replacement) if start >= 0 else -1
 
+    # The top-level statements around the replacement: both checks below look there.
+    bounds = region_bounds(new_document, start, end) if start >= 0 else None
     old_names = _module_level_names(old_selection)
     new_names = _module_level_names(replacement)
     if old_names is not None and new_names is not None:
-        region = (0, len(new_document))
-        if start >= 0:
+        outside: str | None = None
+        if bounds is not None:
             indented = replacement[:1] in (" ", "\t")
-            if indented:
-                region = region_bounds(new_document, start, end)
+            r0, r1 = bounds if indented else (0, len(new_document))
+            outside = "".join((new_document[r0:start], "\n", new_document[end:r1]))
         for name, is_def in sorted(old_names.items()):
             if name in new_names or (name.startswith("__") and not is_def):
                 continue  # a dunder method (``__init__``) lost is worth a warning too
@@ -342,23 +344,21 @@ def name_warnings(
                     "defines it."
                 )
                 continue
-            if start >= 0:
-                outside = new_document[region[0] : start] + "\n" + new_document[end : region[1]]
-                if re.search(rf"\b{re.escape(name)}\b", outside):
-                    warnings.append(
-                        f"`{name}` was assigned by the selected code and is used elsewhere, "
-                        "but the new code no longer assigns it."
-                    )
+            if outside is not None and re.search(rf"\b{re.escape(name)}\b", outside):
+                warnings.append(
+                    f"`{name}` was assigned by the selected code and is used elsewhere, "
+                    "but the new code no longer assigns it."
+                )
 
-    if start >= 0:
-        a, b = region_bounds(new_document, start, end)
+    if bounds is not None:
+        a, b = bounds
         # The region's scopes first: the document-wide searches (a star import, a definition
         # elsewhere) are only made for names the region leaves unresolved, which is rare.
         unresolved = _unresolved_near(new_document, a, b, start, end)
         if unresolved and not _star_import(new_document):
-            outside = splice(new_document, a, b, "\n")
+            rest = splice(new_document, a, b, "\n")
             for name in sorted(unresolved):
-                if not _defined_in_document(name, outside):
+                if not _defined_in_document(name, rest):
                     warnings.append(
                         f"`{name}` is used by the new code but is not defined or imported anywhere."
                     )
