@@ -101,6 +101,7 @@ class _Plugin:
     words: tuple[str, ...] = ()
     # For the library's regex plugins, their own patterns, run on one line at a time.
     patterns: tuple[re.Pattern[str], ...] = ()
+    own_analysis: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,9 @@ def _engine() -> _Engine:
         if name in _WORD_GATED:
             plugins.append(_Plugin(plugin, words=_WORDS, patterns=patterns))
         elif patterns:
-            plugins.append(_Plugin(plugin, tuple(map(_multiline, patterns)), patterns=patterns))
+            own = type(plugin).analyze_string is not RegexBasedDetector.analyze_string
+            gates = tuple(map(_multiline, patterns))
+            plugins.append(_Plugin(plugin, gates, patterns=patterns, own_analysis=own))
         elif isinstance(plugin, HighEntropyStringsPlugin):
             # Shannon entropy over n characters is at most log2(n): a value above the limit
             # is longer than 2**limit, so a line without such a run holds none.
@@ -264,7 +267,14 @@ def _gated_lines(entry: _Plugin, lines: _Lines) -> list[int]:
 
 
 # Characters a regex plugin's whole match may carry around the value (its delimiters).
-_EDGES = " \t\"'=:"
+_EDGES = " \t\"'`:;,)"
+# A whole match that starts with its field's name ("AccountKey=…"): the value is after it.
+_NAMED = re.compile(r"^[A-Za-z_]+=")
+
+
+def _trim(value: str) -> str:
+    """A value without the delimiters around it (base64's trailing ``=`` is the value's)."""
+    return value.strip(_EDGES).lstrip("=")
 
 
 def _line_values(engine: _Engine, entry: _Plugin, line: str, filename: str) -> Iterator[str]:
@@ -275,15 +285,20 @@ def _line_values(engine: _Engine, entry: _Plugin, line: str, filename: str) -> I
     (GitHub's ``(ghp|gho|…)_…`` yields just ``ghp``): there the whole match is the value.
     """
     plugin = entry.plugin
-    if entry.patterns:
-        raw: list[str] = []
+    if entry.own_analysis:
+        # A plugin with its own analysis (the JWT plugin checks the token decodes): the
+        # library's values, each carried on over the characters of its last part (the JWT
+        # pattern ends lazily, before the signature, which is the secret part).
+        raw = [_carry_on(line, v) for v in plugin.analyze_string(line)]
+    elif entry.patterns:
+        raw = []
         for pattern in entry.patterns:
             for match in pattern.finditer(line):
                 groups = [g for g in match.groups() if g]
                 if groups and max(map(len, groups)) >= _MIN_LINE:
-                    raw.extend(groups)
+                    raw.extend(_trim(g) for g in groups)
                 else:
-                    raw.append(match.group(0).strip(_EDGES))
+                    raw.append(_trim(_NAMED.sub("", _trim(match.group(0)))))
     else:
         raw = [
             s.secret_value
@@ -301,6 +316,18 @@ def _line_values(engine: _Engine, entry: _Plugin, line: str, filename: str) -> I
         if indirect:
             continue
         yield value
+
+
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
+
+
+def _carry_on(line: str, value: str) -> str:
+    at = line.find(value)
+    if at < 0:
+        return value
+    end = at + len(value)
+    more = _TOKEN_CHARS.match(line, end)
+    return line[at : more.end()].rstrip(".") if more else value
 
 
 def _pem_body(lines: list[str], begin: int) -> Iterator[str]:
