@@ -77,7 +77,8 @@ class Sample:
 PEM_BODY = _pem_lines()
 
 SAMPLES: tuple[Sample, ...] = (
-    Sample("ArtifactoryDetector", "AKC" + _pick(_ALNUM, 60), 'artifactory = "{v}"'),
+    # The Artifactory pattern needs a quote, space, "=" or ":" on both sides of the token.
+    Sample("ArtifactoryDetector", "AKC" + _pick(_ALNUM, 60), 'artifactory = "{v}"', anywhere=False),
     Sample(
         "AWSKeyDetector",
         "AKIA" + _pick(string.ascii_uppercase + string.digits, 16),

@@ -46,7 +46,7 @@ class Model:
 
 
 def selected_code(user: str) -> str:
-    return re.findall(r"Selected code:\n```\w*\n(.*?)```", user, re.S)[-1]
+    return re.findall(r"Selected code[^\n]*:\n```\w*\n(.*?)```", user, re.S)[-1]
 
 
 def keep(change: Callable[[str], str] = lambda code: code) -> Callable[[str], str]:
