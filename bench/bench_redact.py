@@ -96,7 +96,9 @@ def recall() -> tuple[int, int, list[str]]:
 def false_alarms(seed: int, python_cases: int, lang_cases: int) -> tuple[int, list[str]]:
     """(prompts scanned, one line per prompt in which something was replaced)."""
     seen: set[tuple[str, int, int]] = set()
-    drawn: list[tuple[str, corpus.Case]] = [("python", c) for c in corpus.generate(seed, python_cases * 12)]
+    drawn: list[tuple[str, corpus.Case]] = [
+        ("python", c) for c in corpus.generate(seed, python_cases * 12)
+    ]
     for lang in ("javascript", "typescript", "go", "rust"):
         if lang in corpus_langs.LANGUAGES and corpus_langs.missing_reason(lang) is None:
             drawn += [(lang, c) for c in corpus_langs.generate(lang, seed, lang_cases * 4)]
@@ -143,7 +145,9 @@ class _KeepingModel:
             if found:
                 reply = reply.replace(value, found.group(1))
         split = strip_reasoning(reply)
-        return Completion(raw=reply, text=split.text, reasoning=split.reasoning, finish_reason="stop")
+        return Completion(
+            raw=reply, text=split.text, reasoning=split.reasoning, finish_reason="stop"
+        )
 
 
 def _plant(case: corpus.Case, inside: str, above: str) -> corpus.Case | None:
@@ -182,12 +186,18 @@ def _plant(case: corpus.Case, inside: str, above: str) -> corpus.Case | None:
     if case.presentation in ("wholefile", "siblings"):
         # The reply repeats code around the selection: the line above it too, when shown.
         reply_line_start = reply.rfind("\n", 0, at) + 1
-        shown_above = reply[reply.rfind("\n", 0, max(reply_line_start - 1, 0)) + 1 : reply_line_start]
+        shown_above = reply[
+            reply.rfind("\n", 0, max(reply_line_start - 1, 0)) + 1 : reply_line_start
+        ]
         above_text = text[text.rfind("\n", 0, max(line_start - 1, 0)) + 1 : line_start]
         if shown_above.strip() != above_text.strip() or not above_text.strip():
             return None
         reply_head = reply[reply_line_start:at]
-        reply = reply[:reply_line_start] + f"{reply_head}{comment} token {len(above)}: {above}\n" + reply[reply_line_start:]
+        reply = (
+            reply[:reply_line_start]
+            + f"{reply_head}{comment} token {len(above)}: {above}\n"
+            + reply[reply_line_start:]
+        )
     shift = len(above_line)
     return replace(
         case,
@@ -230,14 +240,29 @@ def planted_fidelity(seed: int, count: int) -> tuple[collections.Counter[str], l
                 verdicts["secret changed"] += 1
         else:
             verdicts["different"] += 1
-            notes.append(f"different: {case.id}: {corpus._first_difference(planted.expected, result.new_text)[:160]}")
+            notes.append(
+                f"different: {case.id}: {corpus._first_difference(planted.expected, result.new_text)[:160]}"
+            )
     return verdicts, notes
 
 
 # ------------------------------------------------------------------------------ cost
-def cost(repeats: int) -> tuple[float, float, int, float, int]:
-    """(first scan incl. the library's import in ms, median warm ms, prompt characters, and
-    the same median and size for the largest selection the limits allow, 1,000 lines)."""
+def _timed(messages: list[dict[str, str]], repeats: int) -> tuple[float, float]:
+    """Median (CPU ms, wall ms) of redacting ``messages`` with a fresh Redactor."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        redact.Redactor("big.py").redact(messages)
+        cpu.append((time.process_time() - c) * 1000)
+        wall.append((time.perf_counter() - w) * 1000)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+def cost(repeats: int) -> dict[str, float]:
+    """The first redaction (with the library's import), then medians for the refactor
+    prompt of a function in a 20,000-line file and for the largest selection the limits
+    allow (1,000 lines). CPU time is the target's measure: on a shared machine the wall
+    clock also counts other processes (both are printed)."""
     files = [p for p in corpus.source_files() if p.stat().st_size > 40_000][:20]
     lines: list[str] = []
     for path in files:
@@ -251,26 +276,15 @@ def cost(repeats: int) -> tuple[float, float, int, float, int]:
     started = time.perf_counter()
     redact.Redactor("big.py").redact(messages)
     first = (time.perf_counter() - started) * 1000
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        redact.Redactor("big.py").redact(messages)
-        times.append((time.perf_counter() - started) * 1000)
-    big_end = sum(len(line) + 1 for line in lines[:11_000])
+    cpu, wall = _timed(messages, repeats)
     big_start = sum(len(line) + 1 for line in lines[:10_000])
+    big_end = sum(len(line) + 1 for line in lines[:11_000])
     largest = _messages(text, big_start, big_end, "big.py", "python")
-    big_times = []
-    for _ in range(max(3, repeats // 4)):
-        started = time.perf_counter()
-        redact.Redactor("big.py").redact(largest)
-        big_times.append((time.perf_counter() - started) * 1000)
-    return (
-        first,
-        statistics.median(times),
-        sum(len(m["content"]) for m in messages),
-        statistics.median(big_times),
-        sum(len(m["content"]) for m in largest),
-    )
+    big_cpu, big_wall = _timed(largest, max(3, repeats // 4))
+    return {
+        "first": first, "cpu": cpu, "wall": wall, "chars": sum(len(m["content"]) for m in messages),
+        "big_cpu": big_cpu, "big_wall": big_wall, "big_chars": sum(len(m["content"]) for m in largest),
+    }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,14 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     python_cases, lang_cases = (60, 20) if args.smoke else (args.cases, args.lang_cases)
     failed = []
 
-    first, warm, chars, big, big_chars = cost(10 if args.smoke else 40)
+    c = cost(10 if args.smoke else 40)
     print(
-        f"cost: a 20,000-line file's refactor prompt ({chars:,} characters) redacted in "
-        f"{warm:.1f} ms (median; target {COST_TARGET_MS:.0f} ms); the first one, with "
-        f"the library's import, {first:.0f} ms; a 1,000-line selection's prompt "
-        f"({big_chars:,} characters) in {big:.1f} ms"
+        f"cost: a 20,000-line file's refactor prompt ({c['chars']:,.0f} characters) redacted in "
+        f"{c['cpu']:.1f} ms CPU ({c['wall']:.1f} ms wall; median; target {COST_TARGET_MS:.0f} "
+        f"ms); the first one, with the library's import, {c['first']:.0f} ms; a 1,000-line "
+        f"selection's prompt ({c['big_chars']:,.0f} characters) in {c['big_cpu']:.1f} ms CPU "
+        f"({c['big_wall']:.1f} ms wall)"
     )
-    if warm > COST_TARGET_MS:
+    if c["cpu"] > COST_TARGET_MS:
         failed.append("cost")
 
     values, prompts, leaks = recall()
