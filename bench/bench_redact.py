@@ -26,11 +26,15 @@ Exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import collections
+import os
+import random
 import re
 import statistics
 import sys
+import sysconfig
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -123,6 +127,52 @@ def false_alarms(seed: int, python_cases: int, lang_cases: int) -> tuple[int, li
             alarms.append(f"{lang} {case.id.split(' ')[0]}: " + "; ".join(dict.fromkeys(found)))
     print("  prompts scanned per language: " + ", ".join(f"{k} {v}" for k, v in per_lang.items()))
     return sum(per_lang.values()), alarms
+
+
+def _test_code_dir() -> Path | None:
+    """A standard library's test suite with its hash and base64 vectors: $M21_BENCH_TEST_CODE,
+    else this Python's, else a pyenv one (Debian's python3 ships only a few test files)."""
+    candidates = [os.environ.get("M21_BENCH_TEST_CODE", "")]
+    candidates.append(str(Path(sysconfig.get_paths()["stdlib"]) / "test"))
+    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.*/lib/python3.*/test"))
+    for candidate in candidates:
+        if candidate and len(list(Path(candidate).glob("test_*.py"))) >= 100:
+            return Path(candidate)
+    return None
+
+
+def test_code_alarms(seed: int, files: int) -> tuple[int, list[str], str]:
+    """(prompts, alarms, where) over functions of a standard library's own tests (three per
+    file): the known-answer hashes, UUIDs and base64 vectors that must not count."""
+    root = _test_code_dir()
+    if root is None:
+        return 0, [], "no standard library test suite on this machine"
+    rng = random.Random(seed)
+    paths = sorted(root.glob("test_*.py"))
+    rng.shuffle(paths)
+    prompts, alarms = 0, []
+    for path in paths[:files]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        funcs = [
+            n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        rng.shuffle(funcs)
+        starts = [0]
+        for line in text.split("\n"):
+            starts.append(starts[-1] + len(line) + 1)
+        for fn in funcs[:3]:
+            start, end = starts[fn.lineno - 1], min(starts[fn.end_lineno or fn.lineno], len(text))
+            rel = f"Lib/test/{path.name}"
+            redactor = redact.Redactor(rel)
+            redactor.redact(_messages(text, start, end, rel, "python"))
+            prompts += 1
+            if redactor.count:
+                alarms.append(f"{path.name}:{fn.lineno}: {redactor.count} value(s)")
+    return prompts, alarms, str(root)
 
 
 # ------------------------------------------------------------------------------ fidelity
@@ -326,6 +376,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {alarm}")
     if share > FALSE_ALARM_TARGET:
         failed.append("false alarms")
+
+    tests_scanned, test_alarms, where = test_code_alarms(args.seed, 40 if args.smoke else 200)
+    test_share = 100 * len(test_alarms) / (tests_scanned or 1)
+    print(
+        f"false alarms in test code ({where}): {len(test_alarms)} of {tests_scanned} prompts "
+        f"({test_share:.2f} %; target at most {FALSE_ALARM_TARGET:g} %)"
+    )
+    for alarm in test_alarms[: args.show]:
+        print(f"  {alarm}")
+    if test_share > FALSE_ALARM_TARGET:
+        failed.append("false alarms in test code")
 
     verdicts, notes = planted_fidelity(args.seed, 40 if args.smoke else 200)
     print(

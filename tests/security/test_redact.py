@@ -111,6 +111,16 @@ def test_what_the_library_filters_out_is_not_reported(line: str) -> None:
     assert detect.scan(line, "app.py") == []
 
 
+def test_known_answer_vectors_in_tests_are_not_secrets_but_keys_there_are() -> None:
+    vectors = (
+        'assert h.hexdigest() == "da39a3ee5e6b4b0d3255bfef95601890afd80709"\n'
+        'VECTOR = "TWFuIGlzIGRpc3Rpbmd1aXNoZWQsIG5vdCBvbmx5IGJ5IGhpcyByZWFzb24="\n'
+    )
+    assert detect.scan(vectors, "tests/test_hashing.py") == []
+    assert len(detect.scan(vectors, "src/hashing.py")) == 2  # in application code they count
+    assert [f.value for f in detect.scan(f'T = "{GH}"', "tests/test_api.py")] == [GH]
+
+
 def test_an_allowlist_pragma_keeps_a_value_in_the_prompt() -> None:
     line = f'token = "{GH}"  # pragma: allowlist secret'
     assert detect.scan(line, "app.py") == []
