@@ -18,14 +18,16 @@ Preview with the change *unticked*; the annotation's label says so —
 lost or undefined, not syntax-checked).
 
 This module knows nothing about progress wiring or cancellation; it answers through the
-:class:`~.commands.Run` it is given, whose outcome mapping covers what it raises.
+run it is given (:class:`CommandRun`, which :class:`~.commands.Run` is), whose outcome
+mapping covers what it raises. The dependency goes one way: :mod:`.commands` calls this
+module, and this module names only the protocol it needs from its caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lsprotocol import types
 from pygls import uris
@@ -33,6 +35,7 @@ from pygls import uris
 from ..config import Settings
 from ..errors import SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
+from ..model.types import Usage
 from ..pipeline.edits import OffsetEdit, minimal_edits
 from ..pipeline.types import RefactorRequest, RefactorResult
 from ..text.positions import LineIndex
@@ -41,11 +44,40 @@ from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed
 from .neovim import applies_document_changes, neovim_version, wire_version
+from .progress import WorkProgress
 from .results import CommandResult
 
 if TYPE_CHECKING:
     from .app import M21Server
-    from .commands import Run
+
+T = TypeVar("T")
+
+
+class CommandRun(Protocol):
+    """What landing an edit needs from the command it belongs to: its title and progress,
+    the model call (so a cancel reaches it), the usage to report, the result's shape.
+
+    :class:`~.commands.Run` is the implementation; naming only this protocol here keeps
+    :mod:`.commands` → :mod:`.apply` the one direction between the two modules.
+    """
+
+    title: str
+    progress: WorkProgress
+    usage: Usage | None
+
+    async def model(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+    def summary(
+        self,
+        *,
+        kind: str,
+        message: str,
+        applied: bool = False,
+        cancelled: bool = False,
+        failed: bool = False,
+        warnings: Sequence[str] = (),
+        **extra: Any,
+    ) -> CommandResult: ...
 
 ANNOTATION_ID = "m21-edit"
 APPLY_ATTEMPTS = 3
@@ -63,7 +95,7 @@ async def _current(ls: M21Server, uri: str) -> Snapshot:
 
 async def apply_refactor(
     ls: M21Server,
-    run: Run,
+    run: CommandRun,
     snap: Snapshot,
     req: RefactorRequest,
     result: RefactorResult,
@@ -76,7 +108,7 @@ async def apply_refactor(
 
 async def _apply_locked(
     ls: M21Server,
-    run: Run,
+    run: CommandRun,
     uri: str,
     req: RefactorRequest,
     result: RefactorResult,
@@ -147,7 +179,7 @@ def _client_applies_edits(ls: M21Server) -> bool:
 
 
 def _applied(
-    ls: M21Server, run: Run, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
+    ls: M21Server, run: CommandRun, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
 ) -> CommandResult:
     lines = sum(e.new_text.count("\n") for e in edits) or len(edits)
     message = f"Applied ({lines} line{'s' if lines != 1 else ''} changed)."
@@ -250,7 +282,7 @@ def _client_creates_files(ls: M21Server) -> bool:
 
 
 async def write_target(
-    ls: M21Server, run: Run, target: Any, action: Action, settings: Settings
+    ls: M21Server, run: CommandRun, target: Any, action: Action, settings: Settings
 ) -> CommandResult:
     """Ask for the new code of the action's target file and create or append to it.
 
