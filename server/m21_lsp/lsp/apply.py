@@ -4,9 +4,14 @@ A finished refactor is moved onto the document as it is *now* (``pipeline.rebase
 refused when the selected code changed, then sent as a versioned ``workspace/applyEdit``
 for exactly the version the edit was computed on, so a client that checks versions (VS
 Code) refuses a stale edit. Neovim applies versioned edits without advertising them and
-skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and an
-"applied" answer counts only once the client's next ``didChange`` shows the edit
-(:mod:`.landing`); otherwise the user is told that the code changed and to run it again.
+skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and
+*from Neovim without the m21 plugin* an "applied" answer counts only once the client's next
+``didChange`` shows the edit (:mod:`.landing`); otherwise the user is told that the code
+changed and to run it again. Every other client's "applied" is believed at once: waiting for
+its ``didChange`` would hold up the answer (eglot sends it from an idle timer, which cannot
+fire while Emacs waits for that answer) and, if it came late, call an applied edit "not
+applied". The next edit of the document waits for that ``didChange`` instead
+(``Documents.wait_for_landing``).
 
 Edits for one document are serialised (``Documents.edit_lock``): the next edit is computed
 on the text the client really has, not on one an edit still on its way will change.
@@ -43,7 +48,7 @@ from ..user_actions import Action, resolve_target, target_request, target_text
 from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed
-from .neovim import applies_document_changes, neovim_version, wire_version
+from .neovim import applied_needs_proof, applies_document_changes, neovim_version, wire_version
 from .progress import WorkProgress
 from .results import CommandResult
 
@@ -79,10 +84,12 @@ class CommandRun(Protocol):
         **extra: Any,
     ) -> CommandResult: ...
 
+
 ANNOTATION_ID = "m21-edit"
 APPLY_ATTEMPTS = 3
-# How long an applied edit may take to come back as didChange; a client that reports none
-# has not applied it (Neovim answers "applied" for edits it skipped or the user declined).
+# How long an applied edit may take to come back as didChange: Neovim without the plugin
+# that reports none has not applied it (it answers "applied" for edits it skipped or the user
+# declined); for other clients, how long the next edit waits for the previous one's.
 APPLY_SETTLE_SECONDS = 10.0
 
 
@@ -103,6 +110,7 @@ async def apply_refactor(
 ) -> CommandResult:
     """Land ``result`` (computed on ``snap``) on the document, holding its edit lock."""
     async with ls.documents.edit_lock(snap.uri):
+        await ls.documents.wait_for_landing(ls.workspace, snap.uri, APPLY_SETTLE_SECONDS)
         return await _apply_locked(ls, run, snap.uri, req, result, settings)
 
 
@@ -139,11 +147,13 @@ async def _apply_locked(
         response = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
         )
+        if response.applied and not applied_needs_proof(ls.client_info, ls.client_capabilities):
+            ls.documents.expect_landing(snap)
+            return _applied(ls, run, snap, edits, result)
         if response.applied:
-            # Keep the lock until the client's didChange shows the edit, so that the next
-            # edit for this document is computed on the text the client really has; and
-            # believe "applied" only if that text has the edit (Neovim says applied for an
-            # edit it skipped because the buffer was newer).
+            # Neovim without the plugin: keep the lock until its didChange shows the edit,
+            # and believe "applied" only if that text has the edit (it says applied for an
+            # edit it skipped because the buffer was newer, or that the user declined).
             if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
                 ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
                 message = (
