@@ -160,6 +160,8 @@ class M21Server(LanguageServer):
         self.client_info: types.ClientInfo | None = None
         # Commands in flight (for diagnostics and the soak test's leak check).
         self.running: set[asyncio.Task[Any]] = set()
+        # Commands answered at once that still work in the background (see .detach).
+        self.detached: set[asyncio.Task[Any]] = set()
 
     protocol: M21Protocol
 

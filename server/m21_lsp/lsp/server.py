@@ -23,7 +23,7 @@ from lsprotocol import types
 
 from ..errors import scrub
 from ..limits import refused_path_reason
-from . import actions, commands, hover, lazy, memory
+from . import actions, commands, detach, hover, lazy, memory
 from .app import M21Server
 from .results import CommandResult
 from .settings import SECTION
@@ -53,6 +53,7 @@ async def initialized(ls: M21Server, params: types.InitializedParams) -> None:
 
 async def shutdown(ls: M21Server, params: Any) -> None:
     ls.shut_down = True
+    detach.cancel_all(ls)  # pygls cancels the commands still answering; these it cannot see
     await ls.clients.aclose()
 
 
