@@ -9,6 +9,7 @@ time between the first and the last snapshot allows at ~10 per second.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -89,7 +90,7 @@ async def test_refactor_code_arrives_as_snapshots_before_the_answer(
     }
     streaming = [p["text"] for p in sent if p["state"] == "streaming"]
     # Full snapshots, never deltas: each one holds the one before it.
-    assert all(b.startswith(a) for a, b in zip(streaming, streaming[1:], strict=False))
+    assert all(b.startswith(a) for a, b in itertools.pairwise(streaming))
     assert all(t.startswith("def") for t in streaming)  # never the prose before the code
     assert streaming[-1].startswith("def total_price(items, tax_rate):")
     assert sent[-1]["state"] == "done" and sent[-1]["text"] == NEW_TOTAL
@@ -120,7 +121,7 @@ async def test_explain_markdown_streams_and_ends_with_the_whole_explanation(
     assert sent[-1]["state"] == "done" and sent[-1]["text"] == result["markdown"]
     assert order(client)[-2:] == ["done", "answer"]
     streaming = [p["text"] for p in sent if p["state"] == "streaming"]
-    assert all(b.startswith(a) for a, b in zip(streaming, streaming[1:], strict=False))
+    assert all(b.startswith(a) for a, b in itertools.pairwise(streaming))
     assert not any(THOUGHT_EXPLAIN in p["text"] for p in sent)
 
 
