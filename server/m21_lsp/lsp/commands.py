@@ -41,10 +41,10 @@ from lsprotocol import types
 from ..config import Settings
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
-from ..model.types import Usage
+from ..model.types import Progress, Usage
 from ..pipeline.types import RefactorRequest
 from ..user_actions import Action, find
-from . import detach, lazy, memory
+from . import detach, lazy, memory, preview
 from .actions import target_range
 from .apply import apply_refactor, write_target
 from .documents import Documents, Snapshot
@@ -171,6 +171,9 @@ class Run:
             ls, title, on_cancel=lambda: self.cancel("progress"), show_outcome=self.detached
         )
         self.usage: Usage | None = None
+        # The command's m21/preview (lsp/preview.py), once it knows its target; cleared in
+        # close() unless the body marked it done.
+        self.preview: preview.LivePreview | None = None
         self._me = asyncio.current_task()
         if self._me is not None:
             ls.running.add(self._me)
@@ -252,7 +255,15 @@ class Run:
         outcome = self.outcome()
         self.ls.log(f"{self.title} ({outcome['kind']}): {outcome['message']}")
 
+    def on_model_progress(self, progress: Progress) -> None:
+        """The pipeline's progress callback: work-done progress and the live preview."""
+        self.progress.on_model_progress(progress)
+        if self.preview is not None:
+            self.preview.on_progress(progress)
+
     def close(self) -> None:
+        if self.preview is not None:
+            self.preview.clear()  # no-op after done(): a cancel, failure or no change
         if self.msg_id is not None:
             self.ls.protocol.cancel_hooks.pop(self.msg_id, None)
         if self._me is not None:
@@ -331,15 +342,17 @@ async def _refactor_and_apply(
     """The model's edit for ``target``, checked by the pipeline and landed (Refactor, Fix
     and user actions alike): one place decides what "no change" and "applied" mean."""
     req = target.request()
+    run.preview = preview.start(ls, "refactor", target.snap, target.start, target.end)
     async with ls.clients.use(settings) as client:
         result = await run.model(
-            lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
+            lazy.pipeline().refactor(req, settings, client, run.on_model_progress)
         )
     run.usage = result.usage
     if not result.changed:
         message = f"{settings.model_label} suggested no change."
         run.progress.end(message)
         return run.summary(kind="unchanged", message=message, warnings=result.warnings)
+    run.preview.done(result.replacement)
     run.progress.stop_cancellable("applying the edit")
     return await apply_refactor(ls, run, target.snap, req, result, settings)
 
@@ -400,11 +413,13 @@ async def run_explain(ls: M21Server, args: Sequence[Any]) -> CommandResult:
 async def _explain(ls: M21Server, run: Run, target: Target, settings: Settings) -> CommandResult:
     """The model's explanation of ``target``, cached for hover and shown as a message."""
     req = target.request()
+    run.preview = preview.start(ls, "explain", target.snap, target.start, target.end)
     async with ls.clients.use(settings) as client:
         result = await run.model(
-            lazy.pipeline().explain(req, settings, client, run.progress.on_model_progress)
+            lazy.pipeline().explain(req, settings, client, run.on_model_progress)
         )
     run.usage = result.usage
+    run.preview.done(result.markdown)
     code = target.snap.text[target.start : target.end]
     ls.hover_cache.put(target.snap.uri, code, settings.model, result.markdown)
     if settings.hover == "off":
