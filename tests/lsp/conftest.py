@@ -19,7 +19,8 @@ from support.lsp_client import REPO, WAIT, Client, capabilities, server_env
 async def start_lsp(
     model_server: ScriptedModelServer, sentinel_key: str
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Factory: ``await start_lsp(caps=..., init=..., env=..., config=...)`` -> Client."""
+    """Factory: ``await start_lsp(caps=..., init=..., env=..., config=..., client_info=...)``
+    -> Client."""
     started: list[Client] = []
 
     async def start(
@@ -31,6 +32,7 @@ async def start_lsp(
         key: str | None = sentinel_key,
         use_model_server: bool = True,
         hold_configuration: asyncio.Event | None = None,
+        client_info: types.ClientInfo | None = None,
     ) -> Client:
         client = Client()
         if config is not None:
@@ -45,6 +47,7 @@ async def start_lsp(
                 capabilities=caps or capabilities(),
                 initialization_options=init,
                 root_uri=REPO.as_uri(),
+                client_info=client_info,
             )
         )
         client.init_result = result  # type: ignore[attr-defined]

@@ -51,3 +51,13 @@ async def test_an_unsupported_result_has_exactly_its_typed_keys(start_lsp, model
     client.open(URI, sample)
     result = await client.run(await refactor_action(client, URI, find(sample, "total = 0")))
     assert_shape(result, "unsupported")
+
+
+async def test_a_started_result_has_exactly_the_common_keys(start_lsp, model_server, sample):
+    """A client that would time out waiting is answered at once (lsp/detach.py)."""
+    model_server.enqueue(Step(fixture="refactor_basic"))
+    client = await start_lsp(caps=capabilities("emacs", window=None))
+    client.open(URI, sample)
+    result = await client.run(await refactor_action(client, URI, find(sample, "total = 0")))
+    assert_shape(result, "started")
+    assert result["applied"] is False and result["reason"] is None and result["usage"] is None

@@ -857,3 +857,60 @@ async def test_mixed_faults_under_concurrency_end_cleanly(
     assert set(outcomes) <= {"ok", "credits", "truncated", "server", "timeout", "rate_limit"}
     model_server.release()  # let stalled replies end so their connections close
     assert model_server.wait_for_connections(0)
+
+
+@pytest.mark.parametrize("chunk_chars", [1, 5, 64])
+async def test_writing_progress_carries_the_visible_text_so_far_without_reasoning(
+    model_server: ScriptedModelServer, sentinel_key: str, chunk_chars: int
+) -> None:
+    """The live view reads ``Progress.text``: each "writing" report is a full snapshot (a
+    prefix of the final visible text, growing), the last one is all of it, and no report at
+    any phase carries a word of the reasoning block."""
+    raw = load_reply("refactor_basic")
+    reasoning, visible = raw.split("</think>", 1)
+    visible = visible.lstrip()
+    model_server.enqueue(Step(fixture="refactor_basic", chunk_chars=chunk_chars))
+    seen: list[tuple[str, str]] = []
+    async with ModelClient(make_settings(model_server, sentinel_key)) as client:
+        completion = await client.complete(
+            MESSAGES, on_progress=lambda p: seen.append((p.phase, p.text))
+        )
+    writing = [text for phase, text in seen if phase == "writing"]
+    assert writing and writing[-1] == visible == completion.text
+    assert all(visible.startswith(text) for text in writing)
+    assert [len(t) for t in writing] == sorted(len(t) for t in writing)
+    assert all(text == "" for phase, text in seen if phase != "writing")
+    thought = "It loops with an index, skips items whose quantity"
+    assert thought in reasoning
+    assert not any(thought in text or "<think>" in text for _, text in seen)
+
+
+async def test_reasoning_content_never_reaches_the_progress_text(
+    model_server: ScriptedModelServer, sentinel_key: str
+) -> None:
+    """Reasoning in its own field never shows. (Content without a think tag is held back
+    until a code fence proves no ``</think>`` is coming, so this reply has one.)"""
+    answer = "```python\nx = 1\n```\nThe answer, visible."
+    model_server.enqueue(Step(content=answer, reasoning_content="secret musing " * 20))
+    texts: list[str] = []
+    async with ModelClient(make_settings(model_server, sentinel_key)) as client:
+        await client.complete(MESSAGES, on_progress=lambda p: texts.append(p.text))
+    assert texts[-2] == answer  # the last report is "done"
+    assert not any("musing" in t for t in texts)
+
+
+def test_a_report_read_late_still_shows_its_own_snapshot() -> None:
+    """The text is joined lazily; a report kept and read after more text arrived must not
+    show the later text (the live view may read the latest of several reports)."""
+    from m21_lsp.model.types import VisibleText
+
+    buf = VisibleText()
+    buf.append("abc")
+    early = Progress("writing", chars=3, visible=buf)
+    buf.append("def")
+    late = Progress("writing", chars=6, visible=buf)
+    assert late.text == "abcdef"
+    assert early.text == "abc"
+    buf.append("g")
+    assert Progress("writing", chars=7, visible=buf).text == "abcdefg"
+    assert Progress("thinking", chars=7, visible=buf).text == ""

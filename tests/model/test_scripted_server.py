@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from m21_lsp.testing.scripted_server import ScriptedModelServer, Step, load_reply
+from m21_lsp.testing.scripted_server import RELEASE_PATH, ScriptedModelServer, Step, load_reply
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -231,6 +231,27 @@ def test_stall_then_release(model_server: ScriptedModelServer) -> None:
         model_server.release()
         rest = "\n".join(lines)
     assert "[DONE]" in rest and model_server.requests[0].completed
+
+
+def test_another_process_releases_a_stall_over_http(model_server: ScriptedModelServer) -> None:
+    """Editor drivers (node, Lua) cannot call ``release()``: ``POST /_scripted/release`` does,
+    and is not recorded as a model request."""
+    model_server.enqueue(Step(content="abcdefgh", chunk_chars=1, stall_after_chunks=3))
+    origin = model_server.base_url.rsplit("/v1", 1)[0]
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "POST", model_server.base_url + "/chat/completions", json={**BODY, "stream": True}
+        ) as response,
+    ):
+        lines = response.iter_lines()
+        seen = [line for _, line in zip(range(5), lines, strict=False) if line]
+        assert len(seen) == 3 and not model_server.requests[0].completed
+        answer = httpx.post(origin + RELEASE_PATH, timeout=10)
+        assert answer.status_code == 200
+        rest = "\n".join(lines)
+    assert "[DONE]" in rest and model_server.requests[0].completed
+    assert len(model_server.requests) == 1
 
 
 def test_client_leaving_during_hold_is_recorded_at_once(model_server: ScriptedModelServer) -> None:

@@ -24,7 +24,12 @@ from dists import REPO_ROOT, Dists, build, clean_env, make_venv
 
 # What the code loads at run time from inside the package (demo, scripted server, typing).
 PACKAGE_DATA = ["m21_lsp/py.typed", "m21_lsp/demo_data/sample.py", "m21_lsp/demo_data/reply.md"]
-MODULES = ["m21_lsp/testing/scripted_server.py", "m21_lsp/cli.py", "m21_lsp/lsp/server.py"]
+MODULES = [
+    "m21_lsp/testing/scripted_server.py",
+    "m21_lsp/cli/__init__.py",
+    "m21_lsp/cli/serve.py",
+    "m21_lsp/lsp/server.py",
+]
 WAIT_S = 60
 
 

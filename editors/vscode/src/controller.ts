@@ -17,6 +17,8 @@ import {
 } from "vscode-languageclient/node";
 import { buildClientOptions, buildServerOptions, KeySource, serverEnvironment } from "./clientOptions";
 import { ExplainPanel } from "./explainPanel";
+import { LivePreview, previewCapability } from "./livePreview";
+import { PREVIEW_METHOD } from "./preview";
 import { CommandPins } from "./pinnedCommands";
 import { NotificationProgress } from "./progress";
 import { CommandSummary, readSummary } from "./results";
@@ -43,6 +45,7 @@ export class ServerController implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly progress = new NotificationProgress();
   private restarting: Promise<void> = Promise.resolve();
+  private readonly live: LivePreview;
   // The server's light-bulb commands, re-bound so that VS Code cannot drop a pick (see
   // pinnedCommands.ts).
   private readonly pins = new CommandPins(
@@ -57,7 +60,10 @@ export class ServerController implements vscode.Disposable {
     private readonly status: StatusItem,
     private readonly panel: ExplainPanel,
   ) {
+    // The explanation and the new code as the model writes them (docs/preview.md).
+    this.live = new LivePreview(panel, (params) => explanationTitle([params]));
     this.disposables.push(
+      this.live,
       this.pins,
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
       context.secrets.onDidChange((event) => {
@@ -103,6 +109,7 @@ export class ServerController implements vscode.Disposable {
     const client = this.client;
     this.client = undefined;
     this.progress.clear();
+    this.live.closeAll();
     if (client) {
       try {
         await client.stop(5000);
@@ -129,10 +136,14 @@ export class ServerController implements vscode.Disposable {
         .then((choice) => choice && this.output.show(true));
       return undefined;
     }
-    const result = await this.status.track(
-      client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token),
-    );
-    return this.afterCommand(command, args, result);
+    try {
+      const result = await this.status.track(
+        client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token),
+      );
+      return await this.afterCommand(command, args, result);
+    } finally {
+      this.live.commandAnswered();
+    }
   }
 
   private async start(): Promise<LanguageClient | undefined> {
@@ -169,13 +180,19 @@ export class ServerController implements vscode.Disposable {
       pinAll: (items) => this.pins.pinAll(items),
       pin: (command) => this.pins.pin(command),
       commandRun: async (command, args, result) => {
-        const value = await this.status.track(result);
-        await this.afterCommand(command, args, value);
-        return value;
+        try {
+          const value = await this.status.track(result);
+          await this.afterCommand(command, args, value);
+          return value;
+        } finally {
+          this.live.commandAnswered();
+        }
       },
     });
 
     const client = new LanguageClient("m21", "m2-1", serverOptions, clientOptions);
+    client.registerFeature(previewCapability);
+    client.onNotification(PREVIEW_METHOD, (params: unknown) => this.live.handle(params));
     client.onDidChangeState((event) => {
       if (this.client !== client) {
         return;

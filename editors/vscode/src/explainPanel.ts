@@ -9,9 +9,16 @@ import * as vscode from "vscode";
 
 export class ExplainPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
+  private shown = 0;
 
+  /** Show `markdown`; called for each snapshot while the model writes, so a render that
+   * finishes after a newer call started is dropped (the newer text wins). */
   async show(markdown: string, title: string): Promise<void> {
+    const call = ++this.shown;
     const html = await renderMarkdown(markdown);
+    if (call !== this.shown) {
+      return;
+    }
     if (!this.panel) {
       this.panel = vscode.window.createWebviewPanel(
         "m21.explanation",

@@ -158,8 +158,12 @@ class M21Server(LanguageServer):
         self.shut_down = False
         # From initialize: which client this is (Neovim applies edits it does not advertise).
         self.client_info: types.ClientInfo | None = None
+        # From initialize: the client opted in to ``m21/preview`` (lsp/preview.py).
+        self.preview_enabled = False
         # Commands in flight (for diagnostics and the soak test's leak check).
         self.running: set[asyncio.Task[Any]] = set()
+        # Commands answered at once that still work in the background (see .detach).
+        self.detached: set[asyncio.Task[Any]] = set()
 
     protocol: M21Protocol
 

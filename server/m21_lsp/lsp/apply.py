@@ -4,9 +4,14 @@ A finished refactor is moved onto the document as it is *now* (``pipeline.rebase
 refused when the selected code changed, then sent as a versioned ``workspace/applyEdit``
 for exactly the version the edit was computed on, so a client that checks versions (VS
 Code) refuses a stale edit. Neovim applies versioned edits without advertising them and
-skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and an
-"applied" answer counts only once the client's next ``didChange`` shows the edit
-(:mod:`.landing`); otherwise the user is told that the code changed and to run it again.
+skips stale ones while answering "applied" (:mod:`.neovim`), so it gets them too, and
+*from Neovim without the m21 plugin* an "applied" answer counts only once the client's next
+``didChange`` shows the edit (:mod:`.landing`); otherwise the user is told that the code
+changed and to run it again. Every other client's "applied" is believed at once: waiting for
+its ``didChange`` would hold up the answer (eglot sends it from an idle timer, which cannot
+fire while Emacs waits for that answer) and, if it came late, call an applied edit "not
+applied". The next edit of the document waits for that ``didChange`` instead
+(``Documents.wait_for_landing``).
 
 Edits for one document are serialised (``Documents.edit_lock``): the next edit is computed
 on the text the client really has, not on one an edit still on its way will change.
@@ -18,14 +23,16 @@ Preview with the change *unticked*; the annotation's label says so —
 lost or undefined, not syntax-checked).
 
 This module knows nothing about progress wiring or cancellation; it answers through the
-:class:`~.commands.Run` it is given, whose outcome mapping covers what it raises.
+run it is given (:class:`CommandRun`, which :class:`~.commands.Run` is), whose outcome
+mapping covers what it raises. The dependency goes one way: :mod:`.commands` calls this
+module, and this module names only the protocol it needs from its caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lsprotocol import types
 from pygls import uris
@@ -33,6 +40,7 @@ from pygls import uris
 from ..config import Settings
 from ..errors import SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
+from ..model.types import Usage
 from ..pipeline.edits import OffsetEdit, minimal_edits
 from ..pipeline.redact import kept_out_text
 from ..pipeline.types import RefactorRequest, RefactorResult
@@ -41,17 +49,48 @@ from ..user_actions import Action, resolve_target, target_request, target_text
 from . import lazy
 from .documents import Documents, Snapshot, to_range
 from .landing import edit_landed
-from .neovim import applies_document_changes, neovim_version, wire_version
+from .neovim import applied_needs_proof, applies_document_changes, neovim_version, wire_version
+from .progress import WorkProgress
 from .results import CommandResult
 
 if TYPE_CHECKING:
     from .app import M21Server
-    from .commands import Run
+
+T = TypeVar("T")
+
+
+class CommandRun(Protocol):
+    """What landing an edit needs from the command it belongs to: its title and progress,
+    the model call (so a cancel reaches it), the usage to report, the result's shape.
+
+    :class:`~.commands.Run` is the implementation; naming only this protocol here keeps
+    :mod:`.commands` → :mod:`.apply` the one direction between the two modules.
+    """
+
+    title: str
+    progress: WorkProgress
+    usage: Usage | None
+
+    async def model(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+    def summary(
+        self,
+        *,
+        kind: str,
+        message: str,
+        applied: bool = False,
+        cancelled: bool = False,
+        failed: bool = False,
+        warnings: Sequence[str] = (),
+        **extra: Any,
+    ) -> CommandResult: ...
+
 
 ANNOTATION_ID = "m21-edit"
 APPLY_ATTEMPTS = 3
-# How long an applied edit may take to come back as didChange; a client that reports none
-# has not applied it (Neovim answers "applied" for edits it skipped or the user declined).
+# How long an applied edit may take to come back as didChange: Neovim without the plugin
+# that reports none has not applied it (it answers "applied" for edits it skipped or the user
+# declined); for other clients, how long the next edit waits for the previous one's.
 APPLY_SETTLE_SECONDS = 10.0
 
 
@@ -64,7 +103,7 @@ async def _current(ls: M21Server, uri: str) -> Snapshot:
 
 async def apply_refactor(
     ls: M21Server,
-    run: Run,
+    run: CommandRun,
     snap: Snapshot,
     req: RefactorRequest,
     result: RefactorResult,
@@ -72,12 +111,13 @@ async def apply_refactor(
 ) -> CommandResult:
     """Land ``result`` (computed on ``snap``) on the document, holding its edit lock."""
     async with ls.documents.edit_lock(snap.uri):
+        await ls.documents.wait_for_landing(ls.workspace, snap.uri, APPLY_SETTLE_SECONDS)
         return await _apply_locked(ls, run, snap.uri, req, result, settings)
 
 
 async def _apply_locked(
     ls: M21Server,
-    run: Run,
+    run: CommandRun,
     uri: str,
     req: RefactorRequest,
     result: RefactorResult,
@@ -108,11 +148,13 @@ async def _apply_locked(
         response = await ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
         )
+        if response.applied and not applied_needs_proof(ls.client_info, ls.client_capabilities):
+            ls.documents.expect_landing(snap)
+            return _applied(ls, run, snap, edits, result)
         if response.applied:
-            # Keep the lock until the client's didChange shows the edit, so that the next
-            # edit for this document is computed on the text the client really has; and
-            # believe "applied" only if that text has the edit (Neovim says applied for an
-            # edit it skipped because the buffer was newer).
+            # Neovim without the plugin: keep the lock until its didChange shows the edit,
+            # and believe "applied" only if that text has the edit (it says applied for an
+            # edit it skipped because the buffer was newer, or that the user declined).
             if not await ls.documents.wait_for_change(ls.workspace, snap, APPLY_SETTLE_SECONDS):
                 ls.log(f"{uri}: no didChange within {APPLY_SETTLE_SECONDS}s of an applied edit")
                 message = (
@@ -148,7 +190,7 @@ def _client_applies_edits(ls: M21Server) -> bool:
 
 
 def _applied(
-    ls: M21Server, run: Run, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
+    ls: M21Server, run: CommandRun, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
 ) -> CommandResult:
     lines = sum(e.new_text.count("\n") for e in edits) or len(edits)
     kept = f"; {kept_out_text(result.secrets_kept_out)}" if result.secrets_kept_out else ""
@@ -252,7 +294,7 @@ def _client_creates_files(ls: M21Server) -> bool:
 
 
 async def write_target(
-    ls: M21Server, run: Run, target: Any, action: Action, settings: Settings
+    ls: M21Server, run: CommandRun, target: Any, action: Action, settings: Settings
 ) -> CommandResult:
     """Ask for the new code of the action's target file and create or append to it.
 

@@ -18,6 +18,11 @@ turns how the body ended into the command's outcome — a cancel into ``cancelle
 ``internal`` with the traceback in the log — so the refactor and explain commands cannot
 drift apart in how they fail. Landing the edit (locks, versions, rebase, annotations,
 Neovim's landing check) is :mod:`.apply`'s job; the result's shape is :mod:`.results`.
+
+A client that would give up waiting (eglot, Helix, clients without progress: the rule is in
+:mod:`.detach`) gets its answer when the model call begins, ``kind: "started"``;
+:meth:`Run.finish` runs the rest in the background with the same outcome mapping, and the
+outcome reaches the user as a message.
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ from lsprotocol import types
 from ..config import Settings
 from ..errors import M21Error, SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
-from ..model.types import Usage
+from ..model.types import Progress, Usage
 from ..pipeline.types import RefactorRequest
 from ..user_actions import Action, find
-from . import lazy, memory
+from . import detach, lazy, memory, preview
 from .actions import target_range
 from .apply import apply_refactor, write_target
 from .documents import Documents, Snapshot
@@ -160,8 +165,15 @@ class Run:
             if ls.protocol.was_cancelled(self.msg_id):
                 self.cancel_reason = "request"
             ls.protocol.cancel_hooks[self.msg_id] = lambda: self.cancel("request")
-        self.progress = WorkProgress(ls, title, on_cancel=lambda: self.cancel("progress"))
+        # A client that would time out waiting is answered at once (see .detach).
+        self.detached = detach.answers_at_once(ls)
+        self.progress = WorkProgress(
+            ls, title, on_cancel=lambda: self.cancel("progress"), show_outcome=self.detached
+        )
         self.usage: Usage | None = None
+        # The command's m21/preview (lsp/preview.py), once it knows its target; cleared in
+        # close() unless the body marked it done.
+        self.preview: preview.LivePreview | None = None
         self._me = asyncio.current_task()
         if self._me is not None:
             ls.running.add(self._me)
@@ -221,7 +233,37 @@ class Run:
         finally:
             self._task = None
 
+    async def finish(self, work: Coroutine[Any, Any, CommandResult]) -> CommandResult:
+        """The rest of the command once its arguments are checked and its progress begun.
+
+        Awaited for a client that waits patiently. For one that would give up waiting
+        (:mod:`.detach`) it becomes a background task and the command is answered now with
+        ``kind: "started"``: the work, its edit and its outcome message go on without the
+        request, whose cancel hook :meth:`close` removes as this answer leaves."""
+        if not self.detached:
+            return await work
+        detach.keep(self.ls, asyncio.ensure_future(self._in_background(work)))
+        return self.summary(
+            kind="started", message="Started; the outcome will be shown as a message."
+        )
+
+    async def _in_background(self, work: Coroutine[Any, Any, CommandResult]) -> None:
+        """Run ``work`` with the outcome mapping of :meth:`__exit__`; its result, which no
+        request carries any more, goes to the log (the user got it as a message)."""
+        with self:
+            self._outcome = await work
+        outcome = self.outcome()
+        self.ls.log(f"{self.title} ({outcome['kind']}): {outcome['message']}")
+
+    def on_model_progress(self, progress: Progress) -> None:
+        """The pipeline's progress callback: work-done progress and the live preview."""
+        self.progress.on_model_progress(progress)
+        if self.preview is not None:
+            self.preview.on_progress(progress)
+
     def close(self) -> None:
+        if self.preview is not None:
+            self.preview.clear()  # no-op after done(): a cancel, failure or no change
         if self.msg_id is not None:
             self.ls.protocol.cancel_hooks.pop(self.msg_id, None)
         if self._me is not None:
@@ -290,7 +332,7 @@ async def run_refactor(ls: M21Server, args: Sequence[Any], *, fix: bool = False)
         if fix and not target.diagnostics:
             raise UsageError("Fix needs the diagnostics to fix; use the quick fix action.")
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
-        return await _refactor_and_apply(ls, run, target, settings)
+        return await run.finish(_refactor_and_apply(ls, run, target, settings))
     return run.outcome()
 
 
@@ -300,15 +342,17 @@ async def _refactor_and_apply(
     """The model's edit for ``target``, checked by the pipeline and landed (Refactor, Fix
     and user actions alike): one place decides what "no change" and "applied" mean."""
     req = target.request()
+    run.preview = preview.start(ls, "refactor", target.snap, target.start, target.end)
     async with ls.clients.use(settings) as client:
         result = await run.model(
-            lazy.pipeline().refactor(req, settings, client, run.progress.on_model_progress)
+            lazy.pipeline().refactor(req, settings, client, run.on_model_progress)
         )
     run.usage = result.usage
     if not result.changed:
         message = f"{settings.model_label} suggested no change."
         run.progress.end(message)
         return run.summary(kind="unchanged", message=message, warnings=result.warnings)
+    run.preview.done(result.replacement)
     run.progress.stop_cancellable("applying the edit")
     return await apply_refactor(ls, run, target.snap, req, result, settings)
 
@@ -350,8 +394,8 @@ async def run_action(ls: M21Server, args: Sequence[Any]) -> CommandResult:
             )
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
         if action.target is not None:
-            return await write_target(ls, run, target, action, settings)
-        return await _refactor_and_apply(ls, run, target, settings)
+            return await run.finish(write_target(ls, run, target, action, settings))
+        return await run.finish(_refactor_and_apply(ls, run, target, settings))
     return run.outcome()
 
 
@@ -362,20 +406,28 @@ async def run_explain(ls: M21Server, args: Sequence[Any]) -> CommandResult:
     with Run(ls, f"Explain with {settings.model_label}", stopped="Stopped.") as run:
         target = parse_target(ls, args, settings)
         await run.progress.begin(target.snap.uri.rsplit("/", 1)[-1])
-        req = target.request()
-        async with ls.clients.use(settings) as client:
-            result = await run.model(
-                lazy.pipeline().explain(req, settings, client, run.progress.on_model_progress)
-            )
-        run.usage = result.usage
-        code = target.snap.text[target.start : target.end]
-        ls.hover_cache.put(target.snap.uri, code, settings.model, result.markdown)
-        if settings.hover == "off":
-            message = "Explanation ready (hover is off: it is in the command's result and the log)."
-        else:
-            message = "Explanation ready: hover the selection to read it."
-        ls.log(f"{run.title}:\n{result.markdown}", types.MessageType.Info)
-        ls.show(message)
-        run.progress.end("Explanation ready.", failure_shown=True)
-        return run.summary(kind="explained", message=message, markdown=result.markdown)
+        return await run.finish(_explain(ls, run, target, settings))
     return run.outcome()
+
+
+async def _explain(ls: M21Server, run: Run, target: Target, settings: Settings) -> CommandResult:
+    """The model's explanation of ``target``, cached for hover and shown as a message."""
+    req = target.request()
+    run.preview = preview.start(ls, "explain", target.snap, target.start, target.end)
+    async with ls.clients.use(settings) as client:
+        result = await run.model(
+            lazy.pipeline().explain(req, settings, client, run.on_model_progress)
+        )
+    run.usage = result.usage
+    run.preview.done(result.markdown)
+    code = target.snap.text[target.start : target.end]
+    ls.hover_cache.put(target.snap.uri, code, settings.model, result.markdown)
+    if settings.hover == "off":
+        where = "the log" if run.detached else "the command's result and the log"
+        message = f"Explanation ready (hover is off: it is in {where})."
+    else:
+        message = "Explanation ready: hover the selection to read it."
+    ls.log(f"{run.title}:\n{result.markdown}", types.MessageType.Info)
+    ls.show(message)
+    run.progress.end("Explanation ready.", failure_shown=True)
+    return run.summary(kind="explained", message=message, markdown=result.markdown)

@@ -72,10 +72,25 @@ class Documents:
         # whatever it is sent, so two edits computed on the same text would stack.
         self._edit_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._change_waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        # The text an edit the client said it applied was made for, until its didChange.
+        self._landing: dict[str, Snapshot] = {}
 
     def edit_lock(self, uri: str) -> asyncio.Lock:
         """Held from computing an edit until the client has reported applying it."""
         return self._edit_locks[unquote(uri)]
+
+    def expect_landing(self, snap: Snapshot) -> None:
+        """The client applied an edit computed on ``snap`` and its didChange may still be
+        on its way: the next edit of this document waits for it (:meth:`wait_for_landing`),
+        so it is computed on the text the client really has, and the answer need not."""
+        self._landing[unquote(snap.uri)] = snap
+
+    async def wait_for_landing(self, workspace: Workspace, uri: str, timeout: float) -> None:
+        """Before computing an edit: wait (at most ``timeout``) for the didChange of the
+        previous edit the client applied, if it has not arrived yet."""
+        snap = self._landing.pop(unquote(uri), None)
+        if snap is not None:
+            await self.wait_for_change(workspace, snap, timeout)
 
     def index_for_change(self, workspace: Workspace, uri: str, text: str) -> LineIndex:
         """The index of ``text`` (the document before a change) to apply the change with:
@@ -165,3 +180,4 @@ class Documents:
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
         self._next_index.pop(unquote(uri), None)
+        self._landing.pop(unquote(uri), None)

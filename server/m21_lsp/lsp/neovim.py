@@ -18,6 +18,13 @@ version 0 as 1 (Neovim's versions are ``b:changedtick``: ``didOpen`` sends 0 and
 own record to 0, and any change sets it to the buffer's changedtick, which is at least 2, so
 "newer than 1" holds exactly when the user changed the buffer after opening it), and trusts
 ``applied: true`` only once the next ``didChange`` shows the edit (see :mod:`.landing`).
+
+The m21 plugin (``editors/neovim``) replaces that handler with one that refuses a stale edit
+and answers ``applied: false`` when the user rejects it, and says so in its capabilities
+(``experimental.m21.truthfulApplyEdit``): its "applied" is believed at once, like every
+other client's. Only Neovim without the plugin has its answer checked, because the check
+waits for a ``didChange`` that a client may send late (eglot sends it from an idle timer)
+and must never hold up, or contradict, the answer of a client that tells the truth.
 """
 
 from __future__ import annotations
@@ -47,6 +54,17 @@ def applies_document_changes(
         return True
     version = neovim_version(info)
     return version is not None and version >= NEOVIM_WITH_DOCUMENT_CHANGES
+
+
+def applied_needs_proof(
+    info: types.ClientInfo | None, caps: types.ClientCapabilities | None
+) -> bool:
+    """True for Neovim without the m21 plugin: its ``applied: true`` may mean "skipped"."""
+    if neovim_version(info) is None:
+        return False
+    experimental = caps.experimental if caps is not None else None
+    m21 = experimental.get("m21") if isinstance(experimental, dict) else None
+    return not (isinstance(m21, dict) and m21.get("truthfulApplyEdit") is True)
 
 
 def wire_version(info: types.ClientInfo | None, version: int | None) -> int | None:

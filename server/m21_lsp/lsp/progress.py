@@ -8,7 +8,10 @@ the command uses to cancel the task holding the HTTP stream.
 
 Clients without it (Emacs eglot, some minimal clients) get one ``window/showMessage`` when
 the work starts and one with the outcome, unless the outcome is a failure that the caller
-already shows as its own message (so a failure is one message, not two).
+already shows as its own message (so a failure is one message, not two). A command that
+was answered at once and works in the background (:mod:`.detach`) shows its outcome as a
+message even when it also uses progress (``show_outcome``): nothing else would tell the user
+how it ended.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ class WorkProgress:
         on_cancel: Callable[[], None] | None = None,
         token: types.ProgressToken | None = None,
         cancellable: bool = True,
+        show_outcome: bool = False,
     ) -> None:
         self._ls = ls
+        self.show_outcome = show_outcome
         self.title = title
         self._on_cancel = on_cancel
         self._cancellable = cancellable and on_cancel is not None
@@ -130,10 +135,11 @@ class WorkProgress:
             return
         self._ended = True
         text = scrub(message)
-        if self.uses_progress and self.token is not None:
+        progress = self.uses_progress and self.token is not None
+        if progress:
             self._ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=text))
             self._ls.work_done_progress.tokens.pop(self.token, None)
-        elif not failure_shown:
+        if (self.show_outcome or not progress) and not failure_shown:
             self._show(types.MessageType.Info, f"{self.title}: {text}")
 
     def _show(self, kind: types.MessageType, text: str) -> None:

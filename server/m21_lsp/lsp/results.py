@@ -18,9 +18,11 @@ checkable):
   ``targetPath``, ``bytes``, ``existed``; ``wouldCreate`` adds ``text``).
 
 ``kind`` is ``"applied"``, ``"explained"``, ``"cancelled"``, ``"declined"``,
-``"unchanged"``, ``"unsupported"``, ``"created"``, ``"wouldCreate"`` or an error kind from :mod:`m21_lsp.errors`
-(``"auth"``, ``"timeout"``…, ``"internal"`` for a crash); ``reason`` repeats the kind for
-failures and is None otherwise. ``seconds`` is the command's wall time; ``usage`` is None
+``"unchanged"``, ``"unsupported"``, ``"created"``, ``"wouldCreate"``, ``"started"`` or an
+error kind from :mod:`m21_lsp.errors` (``"auth"``, ``"timeout"``…, ``"internal"`` for a
+crash); ``reason`` repeats the kind for failures and is None otherwise. ``"started"`` is
+the answer a client that would give up waiting gets at once (:mod:`.detach`): the work goes
+on in the background and its outcome is a message. ``seconds`` is the command's wall time; ``usage`` is None
 when no model call finished.
 """
 

@@ -23,7 +23,7 @@ from lsprotocol import types
 
 from ..errors import scrub
 from ..limits import refused_path_reason
-from . import actions, commands, hover, lazy, memory
+from . import actions, commands, detach, hover, lazy, memory, preview
 from .app import M21Server
 from .results import CommandResult
 from .settings import SECTION
@@ -31,7 +31,10 @@ from .settings import SECTION
 
 # ---------------------------------------------------------------------------- lifecycle
 def initialize(ls: M21Server, params: types.InitializeParams) -> None:
-    ls.layers.set_initialization_options(params.initialization_options)
+    ls.preview_enabled = preview.client_wants_preview(params)
+    ls.layers.set_initialization_options(
+        preview.strip_preview_option(params.initialization_options)
+    )
     client = ls.client_info = params.client_info
     ls.log(
         f"m21-lsp started for {client.name if client else 'an unnamed client'} "
@@ -53,6 +56,7 @@ async def initialized(ls: M21Server, params: types.InitializedParams) -> None:
 
 async def shutdown(ls: M21Server, params: Any) -> None:
     ls.shut_down = True
+    detach.cancel_all(ls)  # pygls cancels the commands still answering; these it cannot see
     await ls.clients.aclose()
 
 

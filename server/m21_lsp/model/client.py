@@ -62,7 +62,7 @@ from .replies import (
     too_large,
 )
 from .sse import DONE, ChunkAccumulator, SSEDecoder
-from .types import Completion, Phase, Progress, ProgressCallback, Usage
+from .types import Completion, Phase, Progress, ProgressCallback, Usage, VisibleText
 
 __all__ = ["ModelClient", "parse_retry_after", "server_message"]
 
@@ -401,6 +401,7 @@ class _StreamState:
         self.chars = 0
         self.visible_chars = 0
         self.visible_lines = 0
+        self.visible = VisibleText()
         self.total = 0
         self.done = False
         self.open_line = False
@@ -428,6 +429,7 @@ class _StreamState:
             )
         visible = self.stripper.feed(delta.content) if delta.content else ""
         if visible:
+            self.visible.append(visible)
             self.visible_chars += len(visible)
             self.visible_lines += visible.count("\n")
             self.open_line = not visible.endswith("\n")
@@ -437,6 +439,7 @@ class _StreamState:
                 tokens=self.tokens,
                 chars=self.visible_chars,
                 lines=self.visible_lines + self.open_line,
+                visible=self.visible,
             )
         else:
             self.report("thinking", tokens=self.tokens)

@@ -63,12 +63,41 @@ class Usage:
         )
 
 
+class VisibleText:
+    """The visible (non-reasoning) text of one reply as it streams, joined only when read.
+
+    A report goes out for every streamed chunk, but its consumers (the live view) read the
+    text at most ~10 times a second. Building a full string per chunk would copy the reply
+    once per chunk (quadratic: seconds of CPU for a long reply); here a chunk costs a list
+    append and a read costs one join of what arrived since the last read.
+    """
+
+    __slots__ = ("_joined", "_parts")
+
+    def __init__(self, text: str = "") -> None:
+        self._parts: list[str] = [text] if text else []
+        self._joined = ""
+
+    def append(self, piece: str) -> None:
+        if piece:
+            self._parts.append(piece)
+
+    def upto(self, chars: int) -> str:
+        """The first ``chars`` characters (a report's snapshot, even when read later)."""
+        if self._parts:
+            self._joined += "".join(self._parts)
+            self._parts = []
+        return self._joined if chars >= len(self._joined) else self._joined[:chars]
+
+
 @dataclass(frozen=True)
 class Progress:
     """A snapshot reported while a model call runs.
 
     ``tokens`` counts streamed chunks of content/reasoning as an estimate until the
     server reports real usage; ``lines`` counts lines of visible (non-reasoning) text.
+    ``text`` (phase "writing") is the visible content received so far, a full snapshot;
+    reasoning is never in it. It is read from ``visible`` lazily (see :class:`VisibleText`).
     """
 
     phase: Phase
@@ -77,6 +106,14 @@ class Progress:
     lines: int = 0
     message: str = ""
     attempt: int = 1
+    visible: VisibleText | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The visible text so far ("" outside the "writing" phase)."""
+        if self.visible is None or self.phase != "writing":
+            return ""
+        return self.visible.upto(self.chars)
 
     def describe(self) -> str:
         """Short human text for progress UIs: 'thinking… 412 tokens'."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "RELEASE_PATH",
     "RecordedRequest",
     "ScriptedModelServer",
     "Step",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 _MAX_HEADER_BYTES = 64 * 1024
+RELEASE_PATH = "/_scripted/release"
+"""``POST`` here does what :meth:`ScriptedModelServer.release` does (for other processes)."""
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -430,6 +433,13 @@ class ScriptedModelServer:
             self._record(record, step)
             record.completed = True
             await conn.write(_models_response(step, self.models))
+            return keep_alive
+        if method == "POST" and path == RELEASE_PATH:
+            # Editor drivers run in another process: they release a stalled stream here at
+            # the moment they have seen what they wait for (the live view, a first sentence).
+            # Not recorded: ``requests`` stays the model calls.
+            self.release()
+            await conn.write(_json_response(200, {"released": True}))
             return keep_alive
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             self._record(record, None)

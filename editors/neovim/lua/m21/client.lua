@@ -90,6 +90,10 @@ local function with_edit_capabilities(capabilities)
   we.changeAnnotationSupport = we.changeAnnotationSupport or { groupsOnLabel = false }
   capabilities.workspace.workspaceEdit = we
   capabilities.workspace.applyEdit = true
+  -- This plugin's applyEdit handler refuses a stale edit and reports a rejected preview, so its
+  -- "applied" is true: the server need not wait for the didChange to believe it.
+  capabilities.experimental = capabilities.experimental or {}
+  capabilities.experimental.m21 = { truthfulApplyEdit = true }
   return capabilities
 end
 
