@@ -88,6 +88,8 @@ def test_the_cli_sends_no_secret_and_keeps_every_one(
     assert "_REDACTED" in sent
     assert not leaked(sent, placement.values), f"{placement.name}: secrets reached the model"
     assert not result["changed"], result.get("diff")  # every secret written back as it was
+    told = re.search(r"(\d+) secrets? kept out of the prompt", err)
+    assert told and result["secretsKeptOut"] == int(told.group(1)) > 0  # counted for scripts
     assert "kept out of the prompt" in err
     assert not leaked(out + err, VALUES)  # nor printed
 
@@ -119,6 +121,23 @@ def test_a_cli_user_action_and_a_repair_turn_send_no_secret(
     )
     assert not leaked(requests_text(model_server))
     assert path.read_text() == placement.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"), [("1", "secrets: kept out of prompts"), ("0", "secrets: NOT kept out")]
+)
+def test_doctor_says_whether_secrets_are_kept_out(
+    setting: str, said: str, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("M21_REDACT_SECRETS", setting)
+    for var in list(os.environ):
+        if var.startswith("M21_") and var != "M21_REDACT_SECRETS":
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("M21_API_KEY", "sk-test-recall-0000")
+    monkeypatch.setenv("M21_BASE_URL", model_server.base_url)
+    out, err = io.StringIO(), io.StringIO()
+    main(["doctor"], out=out, err=err)
+    assert said in out.getvalue()
 
 
 # ----------------------------------------------------------------------------- the server
