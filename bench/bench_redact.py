@@ -210,6 +210,7 @@ def _plant(case: corpus.Case, inside: str, above: str) -> corpus.Case | None:
     if case.kind == "midline" or first_end < 0 or first_end + 1 >= case.end:
         return None
     first = text[line_start:first_end].rstrip("\r")
+    cut = line_start + len(first)  # where the first line ends, before its \r\n or \n
     if expected[line_start : line_start + len(first)] != first:
         return None
     following = text[first_end + 1 : text.find("\n", first_end + 1)]
@@ -229,7 +230,7 @@ def _plant(case: corpus.Case, inside: str, above: str) -> corpus.Case | None:
     reply_line = f"\n{reply_indent}{comment} token {len(inside)}: {inside}"
 
     def put(doc: str) -> str:
-        doc = doc[:first_end] + inside_line + doc[first_end:]
+        doc = doc[:cut] + inside_line + doc[cut:]
         return doc[:line_start] + above_line + doc[line_start:]
 
     reply = case.reply[:reply_line_end] + reply_line + case.reply[reply_line_end:]

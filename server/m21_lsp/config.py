@@ -209,6 +209,11 @@ _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in WIRE_NAMES.items(
 _WIRE_TO_FIELD.update({alias: name for name, s in SPECS.items() for alias in s.aliases})
 
 
+def field_name(wire: str) -> str:
+    """The snake_case field of a camelCase setting name (or alias)."""
+    return _WIRE_TO_FIELD[wire]
+
+
 def wire_names(*, workspace: str | None) -> tuple[str, ...]:
     """camelCase names of the settings whose ``Spec.workspace`` is ``workspace``."""
     return tuple(WIRE_NAMES[n] for n, s in SPECS.items() if s.workspace == workspace)

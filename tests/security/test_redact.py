@@ -323,3 +323,20 @@ def test_the_explanation_is_restored_and_the_found_values_are_scrubbed_from_logs
     assert not leaked(repr(model.sent))
     assert GH in result.markdown and result.secrets_kept_out == 2
     assert GH not in scrub(f"log: {result.markdown}")
+
+
+# ----------------------------------------------------------------------------- the setting
+def test_a_workspace_cannot_turn_redaction_off_but_the_user_can() -> None:
+    from m21_lsp.lsp.settings import SettingsLayers
+
+    layers = SettingsLayers(environ={})
+    assert layers.set_workspace({"m21": {"redactSecrets": False}}).redact_secrets is True
+    assert any("redactSecrets can only be turned off" in p for p in layers.problems())
+    assert layers.set_workspace({"m21": {"redactSecrets": True}}).redact_secrets is True
+
+    mine = SettingsLayers(environ={})
+    mine.set_initialization_options({"redactSecrets": False})
+    # VS Code's configuration answer repeats the user's own value: accepted, nothing reported.
+    assert mine.set_workspace({"m21": {"redactSecrets": False}}).redact_secrets is False
+    assert mine.problems() == []
+    assert SettingsLayers(environ={"M21_REDACT_SECRETS": "0"}).current.redact_secrets is False

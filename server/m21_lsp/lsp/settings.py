@@ -93,7 +93,10 @@ class SettingsLayers:
                     )
             for name in _ONLY_ON_FROM_WORKSPACE:
                 if name in workspace and workspace[name] is not True:
-                    workspace.pop(name)
+                    value = workspace.pop(name)
+                    # VS Code answers with the user's own value too: no problem to report.
+                    if value == getattr(settings, config.field_name(name)):
+                        continue
                     problems.append(
                         f"workspace settings: {name} can only be turned off in your own "
                         "settings (initializationOptions or the environment), because a "
