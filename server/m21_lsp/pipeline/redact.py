@@ -30,6 +30,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from ..config import Settings
 from ..errors import SecretChanged, register_secret
@@ -218,6 +219,15 @@ def _dropped(value: str, selection: str, replacement: str) -> bool:
     return False
 
 
+class _Model(Protocol):
+    """The model client being wrapped (``run.CompletionClient``, restated here so that this
+    module does not import ``run``)."""
+
+    async def complete(
+        self, messages: list[Message], *, on_progress: ProgressCallback | None = None
+    ) -> Completion: ...
+
+
 class RedactingClient:
     """A model client whose requests carry placeholders and whose replies carry values.
 
@@ -226,7 +236,7 @@ class RedactingClient:
     """
 
     def __init__(
-        self, client: object, settings: Settings, *, path: str | None, strict: bool
+        self, client: _Model, settings: Settings, *, path: str | None, strict: bool
     ) -> None:
         self._client = client
         self.enabled = settings.redact_secrets
@@ -241,13 +251,13 @@ class RedactingClient:
         self, messages: list[Message], *, on_progress: ProgressCallback | None = None
     ) -> Completion:
         if not self.enabled:
-            return await self._client.complete(messages, on_progress=on_progress)  # type: ignore[attr-defined]
+            return await self._client.complete(messages, on_progress=on_progress)
         before = self.redactor.count
         # Off the event loop: the first scan imports detect-secrets.
         sent = await asyncio.to_thread(self.redactor.redact, messages)
         if self.redactor.count and on_progress is not None and self.redactor.count != before:
             on_progress(Progress("connecting", message=kept_out_text(self.redactor.count)))
-        completion: Completion = await self._client.complete(sent, on_progress=on_progress)  # type: ignore[attr-defined]
+        completion = await self._client.complete(sent, on_progress=on_progress)
         if not self.redactor.count:
             return completion
         return replace(
@@ -262,7 +272,7 @@ class RedactingClient:
             self.redactor.check_edit(old_text, new_text, selection, replacement)
 
 
-def guard(client: object, settings: Settings, *, path: str | None, strict: bool) -> RedactingClient:
+def guard(client: _Model, settings: Settings, *, path: str | None, strict: bool) -> RedactingClient:
     """The one wrapping point: ``run.refactor`` and ``run.explain`` call the model only
     through this."""
     return RedactingClient(client, settings, path=path, strict=strict)
