@@ -15,6 +15,7 @@ the bar on a reduced draw.
     python bench/fidelity.py                  # 600 cases, seed 2
     python bench/fidelity.py --cases 1000 --seed 5
     python bench/fidelity.py --smoke          # 40 cases (CI)
+    python bench/fidelity.py --planted-secrets  # secrets planted in the cases (redaction)
 """
 
 from __future__ import annotations
@@ -82,8 +83,26 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="cases per other language (default 200, smoke 60)",
     )
+    parser.add_argument(
+        "--planted-secrets",
+        action="store_true",
+        help="the same draw with a secret planted inside each selection and above it "
+        "(bench/bench_redact.py): 0 applied-but-different, the secrets byte-identical",
+    )
     args = parser.parse_args(argv)
     count = 40 if args.smoke else args.cases
+    if args.planted_secrets:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import bench_redact
+
+        verdicts, notes = bench_redact.planted_fidelity(args.seed, count)
+        print(
+            "fidelity with planted secrets: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+        )
+        for note in notes[: args.show]:
+            print(f"  {note}")
+        return 1 if verdicts["different"] or verdicts["secret changed"] or verdicts["leaked"] else 0
     started = time.monotonic()
     cases = corpus.generate(args.seed, count)
     drawn = time.monotonic() - started
