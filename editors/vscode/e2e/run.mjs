@@ -555,7 +555,7 @@ const steps = {
     const diskWhileLive = readDisk();
     const editorWhileLive = await editorText(page);
     const screenshot = await shot(page, "refactor-live");
-    const released = await fetch(scenario.releaseUrl, { method: "POST" });
+    const released = await globalThis.fetch(scenario.releaseUrl, { method: "POST" });
     const panel = await waitPreview(page);
     await panel.locator(".monaco-list-row").first().click();
     await page.keyboard.press("Home");
@@ -598,7 +598,7 @@ const steps = {
     const partial = await webviewText(page, "#m21-explanation", scenario.expect.explainPartial);
     const tabWhileWriting = (await writing.textContent()).trim();
     const screenshot = await shot(page, "explanation-live");
-    const released = await fetch(scenario.releaseUrl, { method: "POST" });
+    const released = await globalThis.fetch(scenario.releaseUrl, { method: "POST" });
     const text = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
     await writing.waitFor({ state: "detached", timeout: WAIT });
     const tab = page.locator(".tab", { hasText: "m2-1: Explanation" }).first();
