@@ -72,6 +72,22 @@ LOADER_EXPLAIN_REPLY = f"<think>\n{REASONING}\n</think>\n\n`load_items` {LOADER_
 USER_LINE = "# typed while the model was thinking\n"
 
 
+# The live view (docs/preview.md): words of the explanation written before the model is held.
+EXPLAIN_PARTIAL = "whose quantity is positive"
+# A line of the new code the refactor's live view shows before the model is held, and one it
+# cannot show yet.
+LIVE_MARKER = NEW_FUNCTION.splitlines()[1].strip()
+LIVE_NOT_YET = "return round(subtotal"
+
+
+def stall_after(content: str, needle: str, chunk_chars: int) -> int:
+    """``Step.stall_after_chunks`` for a stream that sends ``content`` up to the end of
+    ``needle`` (and at most one chunk more), then stalls until released: frame 0 is the role,
+    then one frame per ``chunk_chars`` characters of content."""
+    end = content.index(needle) + len(needle)
+    return -(-end // chunk_chars) + 1
+
+
 def expected_after_refactor(text: str) -> str:
     assert text.count(OLD_FUNCTION) == 1, "fixture must hold the old function exactly once"
     return text.replace(OLD_FUNCTION, NEW_FUNCTION)

@@ -43,8 +43,11 @@ from typing import Any
 
 import pytest
 from m21_editor_case import (
+    EXPLAIN_PARTIAL,
     EXPLAIN_REPLY,
     EXPLANATION_SENTENCE,
+    LIVE_MARKER,
+    LIVE_NOT_YET,
     NEW_FUNCTION,
     OLD_FUNCTION,
     REASONING,
@@ -53,9 +56,10 @@ from m21_editor_case import (
     editors_required,
     expected_after_refactor,
     line_span,
+    stall_after,
     write_project,
 )
-from m21_lsp.testing.scripted_server import Step
+from m21_lsp.testing.scripted_server import RELEASE_PATH, Step
 
 pytestmark = pytest.mark.editor
 
@@ -639,6 +643,85 @@ def test_vscode_lightbulb_refactor_discard_apply_then_explain(
     assert sentinel_key not in settings_text, "the API key was written to settings.json"
 
     _publish_screenshots(step)
+
+
+class _LiveReplies:
+    """Each reply stalls part-way until the driver has seen the live view and releases it."""
+
+    def __call__(self, body: dict[str, Any]) -> Step:
+        if _request_kind(body) == "explain":
+            stall = stall_after(EXPLAIN_REPLY, EXPLAIN_PARTIAL, 1)
+            return Step(content=EXPLAIN_REPLY, chunk_chars=1, stall_after_chunks=stall)
+        stall = stall_after(REFACTOR_REPLY, LIVE_MARKER, 7)
+        return Step(content=REFACTOR_REPLY, stall_after_chunks=stall)
+
+
+def test_vscode_live_view_shows_the_code_and_the_explanation_while_the_model_writes(
+    vscode_tools: Tools, code_server: CodeServer, model_server, sentinel_key: str, tmp_path: Path
+) -> None:
+    """docs/preview.md in the real editor: with the model stalled mid-reply, the new code is
+    already in a live diff beside the file (the file and the editor untouched, no Refactor
+    Preview yet), the edit then lands only through the Refactor Preview and the live view
+    closes; the explanation panel shows its first words before the model has finished."""
+    target = tmp_path / "project" / "shop.py"
+    model_server.responder = _LiveReplies()
+    first, last = line_span(SOURCE, OLD_FUNCTION)
+    expected = expected_after_refactor(SOURCE)
+    explain_first, explain_last = line_span(expected, NEW_FUNCTION)
+    live_marker, not_yet = LIVE_MARKER, LIVE_NOT_YET
+    assert not_yet in NEW_FUNCTION and EXPLANATION_SENTENCE not in EXPLAIN_PARTIAL
+    origin = model_server.base_url.rsplit("/v1", 1)[0]
+    result, logs = _drive(
+        vscode_tools,
+        code_server,
+        tmp_path,
+        target,
+        logsDir=str(code_server.user_data / "logs"),
+        apiKey=sentinel_key,
+        selection={"first": first, "last": last},
+        releaseUrl=origin + RELEASE_PATH,
+        steps=["set_key", "refactor_live", "explain_live"],
+        expect={
+            "appliedMarker": NEW_FUNCTION.splitlines()[2].strip(),
+            "liveMarker": live_marker,
+            "explainSelection": {"first": explain_first, "last": explain_last},
+            "explainPartial": EXPLAIN_PARTIAL,
+            "explanationSentence": EXPLANATION_SENTENCE,
+        },
+    )
+    step = {s["name"]: s for s in result["steps"]}
+    _judge_picks(result)
+
+    live = step["refactor_live"]
+    assert "shop.py" in live["liveTab"] and "m2-1 (live)" in live["liveTab"], live["liveTab"]
+    assert live_marker in live["liveText"]
+    assert not_yet not in live["liveText"], "the live view was not caught mid-reply"
+    assert REASONING not in live["liveText"]
+    # Nothing touched the file or the buffer, and the confirm step had not even begun.
+    assert live["diskWhileLive"] == SOURCE
+    assert "for i in range(len(items)):" in live["editorWhileLive"]
+    assert live_marker not in live["editorWhileLive"]
+    assert live["previewWhileLive"] is False
+    assert live["releaseStatus"] == 200
+    # Then the edit, through the Refactor Preview, and the live view gone.
+    assert live["disk"] == expected and target.read_text("utf-8") == expected
+    assert "· applied" in live["outcome"], live["outcome"]
+    assert live["liveTabsAfter"] == 0
+
+    explain = step["explain_live"]
+    assert EXPLAIN_PARTIAL in explain["partial"]
+    assert EXPLANATION_SENTENCE not in explain["partial"], "the panel was not caught mid-reply"
+    assert "writing…" in explain["tabWhileWriting"]
+    assert REASONING not in explain["partial"] and REASONING not in explain["text"]
+    assert EXPLANATION_SENTENCE in explain["text"]
+    assert "writing…" not in explain["tab"]
+
+    assert [_request_kind(r.json) for r in model_server.requests] == ["refactor", "explain"]
+    assert all(r.completed for r in model_server.requests)
+    assert not any(sentinel_key in text for text in (logs, code_server.output.text()))
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(live["screenshot"], DOCS_IMAGES / "vscode-live-view.png")
+    shutil.copyfile(explain["screenshot"], DOCS_IMAGES / "vscode-explanation-live.png")
 
 
 def _assert_bundled_launch(logs: str, tmp_path: Path, env: dict[str, str]) -> None:
