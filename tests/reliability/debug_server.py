@@ -6,6 +6,10 @@ starts exactly the server ``python -m m21_lsp.lsp`` starts (``create_server``) a
 command; nothing else differs. Run as ``python -m debug_server`` with this folder on
 PYTHONPATH.
 
+A second read-only command, ``m21.debug.parses``, counts the parses the server's own code
+made (libcst, ``ast.parse``, tree-sitter), so a test can prove that code actions parse
+nothing; the counting wrappers only count, and call the real function.
+
 ``M21_SOAK_SABOTAGE`` breaks the server on purpose, so that a test can prove the soak fails
 a server with that fault (a soak that passes any server proves nothing):
 
@@ -16,16 +20,43 @@ a server with that fault (a soak that passes any server proves nothing):
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import re
+import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from m21_lsp.errors import StaleDocument
 from m21_lsp.lsp import server
-from m21_lsp.pipeline import edits
+from m21_lsp.pipeline import edits, syntax
 from m21_lsp.pipeline import run as pipeline
+
+PARSES: Counter[str] = Counter()
+
+
+def _counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """``real``, counting the calls made from m21_lsp's own modules (not libraries')."""
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("m21_lsp."):
+            PARSES[name] += 1
+        return real(*args, **kwargs)
+
+    return parse
+
+
+def _count_parses() -> None:
+    import libcst
+
+    for name in ("parse_module", "parse_statement", "parse_expression"):
+        setattr(libcst, name, _counted(f"libcst.{name}", getattr(libcst, name)))
+    ast.parse = _counted("ast.parse", ast.parse)  # type: ignore[assignment]
+    syntax._parse = _counted("tree-sitter", syntax._parse)  # type: ignore[assignment]
 
 
 def _rss_kb() -> int:
@@ -63,7 +94,12 @@ def _sabotage(kind: str) -> None:
 def main() -> None:
     server.configure_logging()
     _sabotage(os.environ.get("M21_SOAK_SABOTAGE", ""))
+    _count_parses()
     ls = server.create_server()
+
+    @ls.command("m21.debug.parses")
+    async def parses(ls: Any, *args: Any) -> dict[str, int]:
+        return dict(PARSES)
 
     @ls.command("m21.debug.state")
     async def state(ls: Any, *args: Any) -> dict[str, Any]:
