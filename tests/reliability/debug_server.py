@@ -16,6 +16,12 @@ a server with that fault (a soak that passes any server proves nothing):
 * ``overwrite``: a finished edit is moved onto the current text even when the user changed
   the code it replaces, overwriting their typing;
 * ``refuse``: every edit is refused as stale as soon as the document changed anywhere.
+* ``on-its-way``, ``kept-changing``: once the document changed anywhere, an edit is not
+  sent at all, and the refusal claims the message of an honest one (the edit "changed while
+  it was on its way to the editor", the document "kept changing"), so the soak must check
+  the claim against what its client saw, not trust the words;
+* ``leak-memory``: each command keeps 3 MiB alive (the RSS bound must catch it);
+* ``leak-task``: each command leaves an asyncio task behind that never ends.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from m21_lsp.errors import StaleDocument
-from m21_lsp.lsp import server
+from m21_lsp.lsp import apply, commands, server
 from m21_lsp.pipeline import edits, syntax
 from m21_lsp.pipeline import run as pipeline
 
@@ -82,11 +88,53 @@ async def _always_stale(result: Any, current_text: str, **_: Any) -> Any:
     return result.edits, result.new_text
 
 
+_LIES = {
+    "on-its-way": (
+        "The edit was not applied because the code changed while it was on its way to the "
+        "editor. Run the refactor again on the current code."
+    ),
+    "kept-changing": (
+        "The document kept changing while the edit was being applied, so nothing was "
+        "applied. Run the refactor again."
+    ),
+}
+_HELD: list[Any] = []  # leak-memory, leak-task: what each command leaves behind
+
+
+def _lie(message: str) -> None:
+    real = apply._apply_locked
+
+    async def apply_or_lie(ls: Any, run: Any, uri: str, req: Any, result: Any, *rest: Any) -> Any:
+        now = ls.documents.get(ls.workspace, uri)
+        if now is not None and now.text != result.base_text:
+            raise StaleDocument(message)  # sends nothing, then claims an honest reason
+        return await real(ls, run, uri, req, result, *rest)
+
+    apply._apply_locked = apply_or_lie  # type: ignore[assignment]
+
+
+def _leak(kind: str) -> None:
+    real = commands.run_refactor
+
+    async def leaking(*args: Any, **kwargs: Any) -> Any:
+        if kind == "leak-memory":
+            _HELD.append(b"m21" * (1 << 20))  # 3 MiB, written, so resident
+        else:
+            _HELD.append(asyncio.ensure_future(asyncio.Event().wait()))
+        return await real(*args, **kwargs)
+
+    commands.run_refactor = leaking  # type: ignore[assignment]
+
+
 def _sabotage(kind: str) -> None:
     if kind == "overwrite":
         edits.rebase_edits = _never_refuse  # type: ignore[assignment]
     elif kind == "refuse":
         pipeline.rebase = _always_stale  # type: ignore[assignment]
+    elif kind in _LIES:
+        _lie(_LIES[kind])
+    elif kind in ("leak-memory", "leak-task"):
+        _leak(kind)
     elif kind:
         raise SystemExit(f"unknown M21_SOAK_SABOTAGE={kind!r}")
 
