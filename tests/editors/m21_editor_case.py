@@ -7,9 +7,15 @@ code under test, so a wrong edit from the server cannot also produce the expecta
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from support.sample import sample_text
+
+_SECURITY = str(Path(__file__).resolve().parents[1] / "security")
+if _SECURITY not in sys.path:  # the security tests' key-fragment search, one copy
+    sys.path.insert(0, _SECURITY)
+from security_helpers import leaks  # noqa: E402
 
 # The one sample module (tests/support/sample.py): the file `m21-lsp demo` ships and refactors.
 SOURCE = sample_text()
@@ -118,5 +124,8 @@ def write_project(tmp_path: Path, *, pyproject: bool = False) -> Path:
 
 
 def assert_no_key(key: str, *texts: str) -> None:
-    """The key-leak search: ``key`` is in none of the editor's outputs, logs or files read."""
-    assert not any(key in t for t in texts), "the API key appeared in editor output"
+    """The key-leak search: neither ``key`` nor any fragment of it (``leaks``: a key cut
+    short, or split across two lines, must not pass) is in the editor's outputs, logs or
+    files read."""
+    found = sorted({piece for t in texts for piece in leaks(t, key)}, key=len, reverse=True)
+    assert not found, f"the API key (or part of it: {found[:3]}) appeared in editor output"
