@@ -106,7 +106,12 @@ SPENT = {"prompt_tokens": 900, "completion_tokens": 777}
         Step(content="<think>Let me weigh the loop and", finish_reason="stop", usage=SPENT),
         Step(content="", reasoning_content="Let me weigh", finish_reason="stop", usage=SPENT),
     ],
-    ids=["unclosed-think-length", "reasoning-only-length", "unclosed-stop-spent", "only-stop-spent"],
+    ids=[
+        "unclosed-think-length",
+        "reasoning-only-length",
+        "unclosed-stop-spent",
+        "only-stop-spent",
+    ],
 )
 async def test_a_reply_that_ends_while_thinking_says_so(
     model_server: ScriptedModelServer, sentinel_key: str, step: Step
