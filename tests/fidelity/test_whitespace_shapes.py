@@ -63,3 +63,67 @@ def test_a_whole_file_reply_with_a_comment_above_a_module_function() -> None:
     start = text.index("def g")
     expected = text.replace("def g", "# Reviewed.\ndef g")
     assert _refactor(text, start, len(text), expected) == expected
+
+
+TABS = (
+    "class C:\n"
+    "\tdef m(self, x):\n"
+    '\t\tmessage = ("first part "\n'
+    '\t\t\t   "second part")\n'
+    "\t\treturn message\n"
+)
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_tab_and_space_continuation_lines_keep_their_bytes(rename: bool) -> None:
+    """Aligned with a tab past the statement, then spaces: a reply written in spaces gave
+    ``\\t\\t       "…"`` (two tabs, seven spaces) for ``\\t\\t\\t   "…"``."""
+    reply = (
+        "def m(self, x):\n"
+        '    message = ("first part "\n'
+        '           "second part")\n'
+        "    return message\n"
+    )
+    expected = TABS
+    if rename:
+        reply, expected = reply.replace("message", "text"), TABS.replace("message", "text")
+    assert _refactor(TABS, TABS.index("\tdef m"), len(TABS), reply) == expected
+
+
+STRINGS = (
+    "class C:\n"
+    "\tdef m(self):\n"
+    '\t\t"""Run it.\n'
+    "\n"
+    "\t\tMore words.\n"
+    '\t\t"""\n'
+    '\t\tsql = """\n'
+    "\t\t\tSELECT *\n"
+    "\t\tFROM t\n"
+    '\t\t"""\n'
+    "\t\treturn sql\n"
+)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The method written in spaces throughout, the strings' tabs as spaces too.
+        STRINGS[STRINGS.index("\tdef m") :].replace("\n\t", "\n")[1:].replace("\t", "    "),
+        # Repeating the class, in spaces throughout.
+        STRINGS.replace("\t", "    "),
+        # Repeating the class: statements in spaces, the strings copied from the file.
+        "\n".join(
+            line if k in (3, 4, 5, 7, 8, 9) else line.replace("\t", "    ")
+            for k, line in enumerate(STRINGS.split("\n"))
+        ),
+    ],
+    ids=["method-spaces", "wrapped-spaces", "wrapped-strings-as-in-file"],
+)
+def test_spaces_for_tabs_around_multiline_strings_are_not_refused(reply: str) -> None:
+    """Refused with "would change the indentation inside the multi-line string" although
+    the strings' content was what the file holds (the model wrote spaces for tabs)."""
+    start = STRINGS.index("\tdef m")
+    changed = reply.replace("return sql", "return sql.strip()")
+    expected = STRINGS.replace("return sql", "return sql.strip()")
+    assert _refactor(STRINGS, start, len(STRINGS), changed) == expected
