@@ -53,3 +53,39 @@ def test_the_cli_replays_the_shape(
     if not shape.expect["applied"]:
         endpoint_shapes.check_message(shape, err.getvalue())
     assert sentinel_key not in out.getvalue() + err.getvalue()
+
+
+def _accumulated(content: str, reasoning: str, usage: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+    from m21_lsp.model.sse import ChunkAccumulator
+
+    acc = ChunkAccumulator()
+    message = {"content": content, "reasoning_content": reasoning}
+    acc.feed({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+    if usage is not None:
+        acc.usage = usage
+    return acc
+
+
+def test_an_answer_after_a_closing_tag_inside_reasoning_content_is_taken() -> None:
+    """A server whose reasoning parser missed the end of the thinking puts the answer in
+    reasoning_content after the closing tag: that text is the answer, the rest reasoning."""
+    from m21_lsp.config import Settings
+    from m21_lsp.model.replies import completion_of
+
+    acc = _accumulated("", "Draft:\n```python\nx = 0\n```\n</think>\n\n```python\nx = 1\n```\n")
+    completion = completion_of(acc, Settings())
+    assert completion.text == "```python\nx = 1\n```\n"
+    assert "x = 0" in completion.reasoning and "x = 1" not in completion.reasoning
+
+
+def test_reasoning_only_with_the_budget_spent_still_says_raise_max_tokens() -> None:
+    from m21_lsp.config import Settings
+    from m21_lsp.errors import ReplyError, TruncatedReply
+    from m21_lsp.model.replies import completion_of
+
+    spent = _accumulated("", "Thinking about it", {"completion_tokens": 100})
+    with pytest.raises(TruncatedReply, match="raise maxTokens"):
+        completion_of(spent, Settings(max_tokens=100))
+    unspent = _accumulated("", "Thinking about it", {"completion_tokens": 10})
+    with pytest.raises(ReplyError, match="only reasoning and no answer"):
+        completion_of(unspent, Settings(max_tokens=100))
