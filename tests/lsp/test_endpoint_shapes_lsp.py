@@ -1,6 +1,6 @@
 """The reply shapes of ``fixtures/endpoint_shapes`` through the language server over stdio.
 
-The same files the CLI replays (tests/model/test_endpoint_shapes.py): the answer lands in
+The same files the CLI replays (tests/model/test_endpoint_shapes_cli.py): the answer lands in
 the editor's document, never the draft from the reasoning; a refusal has the shape's kind
 and message, touches nothing, and costs exactly the requests its retry decision allows.
 """
