@@ -601,6 +601,7 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    529: "Site Overloaded",
 }
 
 
