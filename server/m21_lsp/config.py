@@ -53,6 +53,8 @@ INIT = "initializationOptions"
 WORKSPACE = "workspace"
 # A workspace value counts only when allowWorkspaceBaseUrl is on (see lsp/settings.py).
 WORKSPACE_IF_ALLOWED = "workspace if allowWorkspaceBaseUrl"
+# A workspace value counts only when it is the safe one, true (see lsp/settings.py).
+WORKSPACE_ONLY_ON = "workspace only to turn it on"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Spec:
     a value outside them is moved inside instead of refused (temperature: MiniMax rejects
     values outside (0, 1]). ``env`` lists the environment variables, the first one set wins.
     ``workspace`` says whether ``workspace/configuration`` may set it: ``WORKSPACE``,
-    ``WORKSPACE_IF_ALLOWED`` or None. ``quiet_env``: an environment value that is not a
+    ``WORKSPACE_IF_ALLOWED``, ``WORKSPACE_ONLY_ON`` (a bool it may turn on, never off) or
+    None. ``quiet_env``: an environment value that is not a
     valid one is ignored without a problem (a security opt-in that only an explicit yes turns
     on). ``unit`` follows numbers in messages and the README.
     """
@@ -152,6 +155,11 @@ class Settings:
     # A workspace may define actions (a team's conventions): they only choose instructions.
     # None by default: the light bulb shows Refactor and Explain until a user asks for more.
     actions: tuple[Action, ...] = _setting((), "actions", env=("M21_ACTIONS",))
+    # Secrets in the code are replaced by placeholders before any request (pipeline/redact.py).
+    # A cloned repository's settings must not be able to send its readers' secrets away.
+    redact_secrets: bool = _setting(
+        True, "bool", env=("M21_REDACT_SECRETS",), workspace=WORKSPACE_ONLY_ON
+    )
     allow_workspace_base_url: bool = _setting(
         False, "bool", env=("M21_ALLOW_WORKSPACE_BASE_URL",), workspace=None, quiet_env=True
     )
@@ -199,6 +207,11 @@ WIRE_NAMES: dict[str, str] = {name: _camel(name) for name in SPECS}
 _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in WIRE_NAMES.items()}
 # Accepted aliases for convenience in editor configs.
 _WIRE_TO_FIELD.update({alias: name for name, s in SPECS.items() for alias in s.aliases})
+
+
+def field_name(wire: str) -> str:
+    """The snake_case field of a camelCase setting name (or alias)."""
+    return _WIRE_TO_FIELD[wire]
 
 
 def wire_names(*, workspace: str | None) -> tuple[str, ...]:

@@ -187,6 +187,11 @@ class StructureError(ReplyError, kind="structure"):
     nested in a repeated ``class``, a docstring shifted): refused, never applied."""
 
 
+class SecretChanged(ReplyError, kind="secret_changed"):
+    """The reply altered, copied or dropped a secret's placeholder (``pipeline/redact.py``):
+    nothing is written, so no placeholder and no misplaced secret reaches the file."""
+
+
 class InvalidSyntax(M21Error, kind="invalid_syntax"):
     """The edited document no longer parses in its language (tree-sitter found a new
     ``ERROR``/``MISSING`` node, or a top-level declaration outside the selection changed),

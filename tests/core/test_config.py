@@ -120,6 +120,7 @@ SHORT = {
     config.INIT: "init",
     config.WORKSPACE: "workspace",
     config.WORKSPACE_IF_ALLOWED: "workspace if `allowWorkspaceBaseUrl`",
+    config.WORKSPACE_ONLY_ON: "workspace only `true`",
 }
 
 

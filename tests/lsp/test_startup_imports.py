@@ -20,7 +20,8 @@ from typing import IO, Any
 
 import pytest
 
-HEAVY = ("libcst", "httpx", "httpcore", "tree_sitter")
+# detect-secrets too: it keeps secrets out of prompts, and is loaded after start-up.
+HEAVY = ("libcst", "httpx", "httpcore", "tree_sitter", "detect_secrets")
 WAIT_S = 60  # a safety net for a hung server, never a timing assertion
 
 

@@ -76,6 +76,8 @@ def test_test_tools_are_an_extra_not_a_dependency(dists: Dists) -> None:
     ]
     plain = [r for r in requires if "extra ==" not in r]
     assert sorted(r.split(">")[0].split("=")[0].split("<")[0] for r in plain) == [
+        # finds the secrets kept out of prompts (docs/secrets.md)
+        "detect-secrets",
         "httpx",
         "libcst",
         "lsprotocol",
@@ -144,6 +146,28 @@ def test_installed_package_finds_its_data_outside_the_repo(venv_bin: Path, outsi
     assert found["typed"], "py.typed is not in the installed package"
     assert found["sample"], "demo_data/sample.py is not in the installed package"
     assert found["reply"] > 0, "the bundled demo reply is empty"
+
+
+def test_installed_package_keeps_secrets_out_of_prompts(venv_bin: Path, outside: Path) -> None:
+    """detect-secrets comes with the wheel and finds a key (without it every prompt would
+    carry the secrets in the code)."""
+    probe = (
+        "from m21_lsp.pipeline.redact import Redactor\n"
+        "key = 'sk_live_' + 'a1B2c3D4' * 3\n"
+        "r = Redactor('app.py')\n"
+        "out = r.redact([{'role': 'user', 'content': f'KEY = \"{key}\"'}])\n"
+        "print(r.count, key in repr(out))\n"
+    )
+    proc = subprocess.run(
+        [str(venv_bin / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        env=clean_env(),
+        cwd=outside,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "False"]
 
 
 def test_installed_scripted_server_serves_the_bundled_reply(venv_bin: Path, outside: Path) -> None:

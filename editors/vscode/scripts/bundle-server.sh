@@ -123,10 +123,11 @@ for version in "${PYTHONS[@]}"; do
   # Console scripts point at the build machine's Python: the extension never uses them.
   rm -rf "$dest/bin"
   # Where this machine has that Python and the target is this machine's, prove the tree is
-  # complete: the server's modules import and libcst's compiled parser runs.
+  # complete: the server's modules import, libcst's compiled parser runs and detect-secrets
+  # finds a key (secrets are kept out of prompts with it).
   if [ "$TARGET" = "$(host_target)" ] && command -v "python$version" >/dev/null &&
     "python$version" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, sys.argv[1].split("."))))' "$version" 2>/dev/null; then
-    "python$version" -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import m21_lsp.lsp.app, libcst; libcst.parse_module("x = 1\n"); from m21_lsp.pipeline import syntax; syntax.check_edit("go", "package m\n", (10, 10), "package m\n", [])' "$dest" ||
+    "python$version" -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); import m21_lsp.lsp.app, libcst; libcst.parse_module("x = 1\n"); from m21_lsp.pipeline import syntax; syntax.check_edit("go", "package m\n", (10, 10), "package m\n", []); from m21_lsp.pipeline import detect; assert detect.scan("k = \"sk_live_" + "a1B2c3D4" * 3 + "\"")' "$dest" ||
       { echo "bundle-server.sh: the $tag tree does not import (see above)" >&2; exit 1; }
     checked+=("$tag")
   fi

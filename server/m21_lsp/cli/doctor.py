@@ -29,6 +29,7 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"m21-lsp {__version__}", file=out)
     for name, value in settings.public_dict().items():
         print(f"  {name}: {value}", file=out)
+    print(_secrets_line(settings), file=out)
     ok = not problems
     for problem in problems:
         print(f"problem: {problem}", file=out)
@@ -65,6 +66,19 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for line in lines:
         print(line, file=out)
     return EXIT_OK if ok and endpoint_ok else EXIT_FAIL
+
+
+def _secrets_line(settings: config.Settings) -> str:
+    """Whether secrets in the code are kept out of prompts (docs/secrets.md)."""
+    from importlib import metadata
+
+    if not settings.redact_secrets:
+        return "secrets: NOT kept out of prompts (redactSecrets is off): code is sent as it is."
+    try:
+        version = metadata.version("detect-secrets")
+    except metadata.PackageNotFoundError:
+        return "problem: redactSecrets is on but detect-secrets is not installed."
+    return f"secrets: kept out of prompts (redactSecrets on; detect-secrets {version}, offline)."
 
 
 def doctor_verdict(

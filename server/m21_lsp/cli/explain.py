@@ -30,7 +30,12 @@ async def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     progress.line(summary(result.seconds, result.usage))
     if args.json:
-        json.dump({"markdown": result.markdown, "usage": result.usage.as_dict()}, out, indent=2)
+        report = {
+            "markdown": result.markdown,
+            "usage": result.usage.as_dict(),
+            "secretsKeptOut": result.secrets_kept_out,
+        }
+        json.dump(report, out, indent=2)
         out.write("\n")
     else:
         out.write(result.markdown.rstrip("\n") + "\n")

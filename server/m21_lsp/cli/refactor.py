@@ -105,6 +105,7 @@ def result_json(
         "syntaxChecked": result.syntax_checked,
         "usage": result.usage.as_dict(),
         "modelCalls": result.model_calls,
+        "secretsKeptOut": result.secrets_kept_out,
         "seconds": round(result.seconds, 3),
         "diff": diff,
     }

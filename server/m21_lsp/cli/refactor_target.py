@@ -74,6 +74,7 @@ async def run_target_action(
             "text": new_text,
             "usage": result.usage.as_dict(),
             "modelCalls": result.model_calls,
+            "secretsKeptOut": result.secrets_kept_out,
             "seconds": round(result.seconds, 3),
             "diff": diff,
         }

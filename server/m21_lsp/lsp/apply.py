@@ -43,6 +43,7 @@ from ..errors import SecretFileRefused, StaleDocument, UsageError, scrub
 from ..limits import refused_path_reason
 from ..model.types import Usage
 from ..pipeline.edits import OffsetEdit, minimal_edits
+from ..pipeline.redact import kept_out_text
 from ..pipeline.types import RefactorRequest, RefactorResult
 from ..text.positions import LineIndex
 from ..user_actions import Action, resolve_target, target_request, target_text
@@ -203,7 +204,8 @@ def _applied(
     ls: M21Server, run: CommandRun, snap: Snapshot, edits: list[OffsetEdit], result: RefactorResult
 ) -> CommandResult:
     lines = sum(e.new_text.count("\n") for e in edits) or len(edits)
-    message = f"Applied ({lines} line{'s' if lines != 1 else ''} changed)."
+    kept = f"; {kept_out_text(result.secrets_kept_out)}" if result.secrets_kept_out else ""
+    message = f"Applied ({lines} line{'s' if lines != 1 else ''} changed{kept})."
     if result.warnings:
         ls.show(
             f"{run.title}: applied, with warnings: " + "; ".join(result.warnings),

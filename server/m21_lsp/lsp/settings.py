@@ -15,6 +15,8 @@ be able to redirect the user's key to a server of its choosing, so a ``baseUrl``
 layer 4 is ignored (and reported once) unless ``allowWorkspaceBaseUrl`` is true in a layer
 the repository cannot write: the environment (``M21_ALLOW_WORKSPACE_BASE_URL``) or
 ``initializationOptions``. ``allowWorkspaceBaseUrl`` itself is never taken from layer 4.
+``redactSecrets`` likewise: layer 4 may turn it on, never off (the secrets in a repository's
+code would otherwise go to the model on the repository's say-so).
 Set ``baseUrl`` through ``M21_BASE_URL`` or ``initializationOptions`` to avoid the question.
 """
 
@@ -31,6 +33,8 @@ SECTION = "m21"
 # Which settings layer 4 may not set, or only with allowWorkspaceBaseUrl: ``Spec.workspace``.
 _WORKSPACE_GUARDED = config.wire_names(workspace=config.WORKSPACE_IF_ALLOWED)
 _NEVER_FROM_WORKSPACE = config.wire_names(workspace=None)
+# Which switches layer 4 may only turn on (redactSecrets): off would send secrets away.
+_ONLY_ON_FROM_WORKSPACE = config.wire_names(workspace=config.WORKSPACE_ONLY_ON)
 
 
 def _section(value: Any) -> Mapping[str, Any] | None:
@@ -86,6 +90,18 @@ class SettingsLayers:
                     problems.append(
                         f"workspace settings: {name} is only read from initializationOptions "
                         "or the environment (ignored)"
+                    )
+            for name in _ONLY_ON_FROM_WORKSPACE:
+                if name in workspace and workspace[name] is not True:
+                    value = workspace.pop(name)
+                    # VS Code answers with the user's own value too: no problem to report.
+                    if value == getattr(settings, config.field_name(name)):
+                        continue
+                    problems.append(
+                        f"workspace settings: {name} can only be turned off in your own "
+                        "settings (initializationOptions or the environment), because a "
+                        "folder's settings could otherwise send the secrets in its code to "
+                        "the model (ignored)"
                     )
             if not settings.allow_workspace_base_url:
                 for name in _WORKSPACE_GUARDED:

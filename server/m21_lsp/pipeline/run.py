@@ -32,7 +32,7 @@ from ..errors import (
 from ..limits import refused_path_reason
 from ..model.types import Completion, Progress, ProgressCallback, Usage
 from . import edits as edits_mod
-from . import extract, outline, prompt, shape, syntax, validate
+from . import extract, outline, prompt, redact, shape, syntax, validate
 from .types import ExplainResult, RefactorRequest, RefactorResult
 
 __all__ = [
@@ -116,12 +116,14 @@ async def refactor(
         **_context(req, settings),
     )
     limits.check_prompt(settings, prompt.estimate_tokens(messages))
+    # The one way to the model: secrets out as placeholders, back in the reply.
+    guarded = redact.guard(client, settings, path=req.path, strict=True)
 
     usage = Usage()
     calls = 0
     repairs_left = settings.repair_turns
     while True:
-        completion = await client.complete(messages, on_progress=on_progress)
+        completion = await guarded.complete(messages, on_progress=on_progress)
         calls += 1
         usage.add(completion.usage)
         _report(on_progress, Progress("checking"))
@@ -150,6 +152,7 @@ async def refactor(
             _report(on_progress, Progress("repairing"))
             messages = prompt.repair_messages(messages, completion.raw, exc.message)
 
+    guarded.check_edit(req.text, candidate.new_text, selection, candidate.replacement)
     warnings: list[str] = []
     checked = req.is_python or _grammar_key(req) is not None
     if req.is_python:
@@ -174,6 +177,7 @@ async def refactor(
         usage=usage,
         model_calls=calls,
         seconds=time.monotonic() - started,
+        secrets_kept_out=guarded.kept_out,
     )
 
 
@@ -322,12 +326,16 @@ async def explain(
     _check_request(req, settings)
     messages = prompt.explain_messages(req.text, req.start, req.end, **_context(req, settings))
     limits.check_prompt(settings, prompt.estimate_tokens(messages))
-    completion = await client.complete(messages, on_progress=on_progress)
+    guarded = redact.guard(client, settings, path=req.path, strict=False)
+    completion = await guarded.complete(messages, on_progress=on_progress)
     markdown = completion.text.strip()
     if not markdown:
         raise ReplyError(
             "The model returned an empty explanation. Try again, or select a smaller piece of code."
         )
     return ExplainResult(
-        markdown=markdown, usage=completion.usage, seconds=time.monotonic() - started
+        markdown=markdown,
+        usage=completion.usage,
+        seconds=time.monotonic() - started,
+        secrets_kept_out=guarded.kept_out,
     )

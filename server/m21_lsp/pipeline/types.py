@@ -57,6 +57,8 @@ class RefactorResult:
     usage: Usage = field(default_factory=Usage)
     model_calls: int = 1
     seconds: float = 0.0
+    # How many secrets were replaced by placeholders before sending (pipeline/redact.py).
+    secrets_kept_out: int = 0
 
     @property
     def changed(self) -> bool:
@@ -68,3 +70,4 @@ class ExplainResult:
     markdown: str
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
+    secrets_kept_out: int = 0

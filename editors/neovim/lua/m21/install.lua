@@ -181,6 +181,10 @@ function M.install(opts)
     cmd = { venv_bin("python"), "-m", "pip", "install", "--upgrade", "--disable-pip-version-check", source },
     say = "installing the server from " .. source .. " (" .. from .. ") ...",
   })
+  -- The secret scanner loads (secrets are kept out of prompts with detect-secrets).
+  table.insert(steps, {
+    cmd = { venv_bin("python"), "-c", "from m21_lsp.pipeline import detect; detect.load()" },
+  })
   table.insert(steps, { cmd = { M.server_path(), "--version" } })
   M.state.running, M.state.ok, M.state.log = true, nil, {}
   run_steps(steps, function(ok, why)
