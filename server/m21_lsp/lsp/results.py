@@ -35,6 +35,7 @@ class UsageResult(TypedDict):
     promptTokens: int | None
     completionTokens: int | None
     reasoningTokens: int | None
+    cachedTokens: int | None
     creditsUsed: float | None
     reported: bool
 

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from .reasoning import strip_reasoning
 from .sse import ChunkAccumulator
-from .types import Completion, Usage
+from .types import Completion, ToolCall, Usage
 
 MESSAGE_LIMIT = 300
 # MiniMax's own error codes, sent with HTTP 200 in ``base_resp``.
@@ -229,6 +229,8 @@ def _usage(acc: ChunkAccumulator) -> Usage:
     raw = acc.usage or {}
     details = raw.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    prompt_details = raw.get("prompt_tokens_details")
+    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
 
     def known(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -240,6 +242,7 @@ def _usage(acc: ChunkAccumulator) -> Usage:
         prompt_tokens=count(raw.get("prompt_tokens")),
         completion_tokens=count(raw.get("completion_tokens")),
         reasoning_tokens=count(reasoning),
+        cached_tokens=count(cached),
         credits_used=acc.credits_used,
         reported=known(raw.get("prompt_tokens")) or known(raw.get("completion_tokens")),
     )
@@ -271,6 +274,7 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
         raise ServerError(f"The model endpoint sent {what} (no finish reason); it was discarded.")
     raw = acc.content
     split = strip_reasoning(raw)
+    calls = [ToolCall(name, arguments) for name, arguments in acc.tool_calls]
     if reason == "length":
         if not split.closed:
             raise _still_thinking(s)
@@ -280,10 +284,10 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
         )
     if reason in ("content_filter", "sensitive"):
         raise ModelError(f"The provider filtered the reply (finish reason {reason!r}).")
-    if not split.closed or (acc.reasoning.strip() and not raw.strip()):
+    if not split.closed or (acc.reasoning.strip() and not raw.strip() and not calls):
         # Some gateways say "stop" for a reply cut off by max_tokens.
         raise _still_thinking(s)
-    if not split.text.strip() and split.closed and not raw.strip():
+    if not split.text.strip() and split.closed and not raw.strip() and not calls:
         raise ReplyError("The model returned an empty reply. Try again.")
     reasoning = "\n\n".join(p for p in (acc.reasoning.strip(), split.reasoning) if p)
     return Completion(
@@ -293,4 +297,5 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
         finish_reason=reason,
         usage=_usage(acc),
         model=acc.model,
+        tool_calls=calls,
     )
