@@ -113,6 +113,10 @@ class Step:
     # names a JSON list of them in fixtures/replies.
     tool_calls: list[dict[str, Any]] | None = None
     tool_calls_fixture: str | None = None
+    # A model writing at a set rate: frame n leaves n / frames_per_second after the first,
+    # on an absolute clock so that sleep overheads do not add up (bench/time_to_edit.py
+    # streams one token per frame with it).
+    frames_per_second: float | None = None
 
     def text(self) -> str:
         """The reply content this step sends (the fixture when one is named)."""
@@ -563,7 +567,11 @@ class ScriptedModelServer:
             await conn.write(
                 _head(200, {"Content-Type": "application/json"} | step.headers, length=len(payload))
             )
+        paced_from = time.monotonic()
         for index, piece in enumerate(pieces):
+            if step.frames_per_second and index:
+                due = paced_from + index / step.frames_per_second
+                await self._wait(conn, gen, due - time.monotonic())
             if step.drop_after_chunks is not None and index >= step.drop_after_chunks:
                 conn.writer.transport.abort()
                 return False
