@@ -305,24 +305,31 @@ def _unit_of(lines: Iterable[str], tabs: bool | None = None) -> str:
 
 def _reindent(new: str, old_base: str, sel_base: str, model_unit: str, sel_unit: str) -> str:
     """``new`` moved from the indentation the model quoted (``old_base``) to the one the
-    matched selection lines have (``sel_base``), levels converted to the selection's unit."""
-    out: list[str] = []
+    matched selection lines have (``sel_base``).
+
+    Relative indentation is kept column for column (hanging indents included); only when
+    the model indents with spaces where the selection uses tabs, or the reverse, are the
+    levels converted to the selection's unit.
+    """
+    convert = ("\t" in model_unit) != ("\t" in sel_unit)
     step_in = _width(model_unit) or 4
+    out: list[str] = []
     for line in new.split("\n"):
         if not line.strip():
             out.append("")
             continue
         ind = _ws(line)
+        body = line[len(ind) :]
         rest = _width(ind) - _width(old_base)
-        if ind.startswith(old_base) and model_unit == sel_unit:
-            out.append(sel_base + line[len(old_base) :])
-            continue
-        levels, extra = divmod(max(rest, 0), step_in)
-        base = sel_base
-        if rest < 0:  # dedented past the quoted base: take levels off the selection's base
-            drop = -(-rest // step_in) * max(_width(sel_unit), 1)
-            base = _take_width(sel_base, drop)
-        out.append(base + sel_unit * levels + " " * extra + line.lstrip(" \t"))
+        if rest < 0:  # dedented past the quoted base: take as much off the selection's
+            drop = -(-rest // step_in) * _width(sel_unit) if convert else -rest
+            out.append(_take_width(sel_base, drop) + body)
+        elif not convert:
+            extra = ind[len(old_base) :] if ind.startswith(old_base) else " " * rest
+            out.append(sel_base + extra + body)
+        else:
+            levels, extra = divmod(rest, step_in)
+            out.append(sel_base + sel_unit * levels + " " * extra + body)
     return "\n".join(out)
 
 

@@ -121,7 +121,7 @@ async def refactor(
     usage = Usage()
     calls = 0
     repairs_left = settings.repair_turns
-    pair_repairs_left = 1
+    pair_repairs_left = min(1, settings.repair_turns)  # repairTurns 0 turns all repairs off
     while True:
         completion = await client.complete(messages, on_progress=on_progress)
         calls += 1
