@@ -6,7 +6,7 @@ prompt asked for: replacement pairs when the system prompt offers them and the c
 small, else the whole selection. The real server is driven over stdio with
 ``editFormat`` = whole, auto and replace, on selections of about 20, 100 and 300 lines (whole
 functions drawn, by a seed, from standard-library modules nobody here wrote), with a change
-of 1-3 lines and a change of most lines (a comment appended to logical line ends; the
+of 3 lines and a change of most lines (a comment appended to logical line ends; the
 result is checked against the document the bench built, so a fast wrong edit counts as a
 failure).
 
@@ -193,13 +193,13 @@ class ModelScript:
             new = list(lines)
             for k in self.relative:
                 new[k] = new[k].rstrip() + MARK
-            asks_pairs = "<minimax:tool_call>" in system
-            most = len(self.relative) * 2 > sum(1 for line in lines if line.strip())
-            if asks_pairs and not most:
-                body_text = _pairs_reply(lines, new, self.relative)
-            else:
-                fence = "````" if "```" in shown else "```"
-                body_text = f"{fence}python\n" + "\n".join(new).rstrip("\n") + f"\n{fence}\n"
+            asks_pairs = "\n\nReply with replacement pairs" in user
+            fence = "````" if "```" in shown else "```"
+            whole = f"{fence}python\n" + "\n".join(new).rstrip("\n") + f"\n{fence}\n"
+            pairs = _pairs_reply(lines, new, self.relative) if asks_pairs else ""
+            # Offered pairs, the model takes them unless writing the selection out is shorter
+            # ("or the whole selection when most of it changes").
+            body_text = pairs if pairs and len(pairs) < len(whole) else whole
             content = self.thinking_text() + body_text
         self.replies.append(content)
         return Step(

@@ -104,8 +104,8 @@ async def test_edit_format_decides_what_is_asked_not_what_is_accepted(
     model_server.enqueue(Step(fixture="refactor_pairs_total"))
     client, result = await _refactor(start_lsp, sample, init={"editFormat": "whole"})
     assert result["kind"] == "applied", result
-    system = model_server.requests[0].json["messages"][0]["content"]
-    assert "<minimax:tool_call>" not in system
+    asked = model_server.requests[0].json["messages"][-1]["content"]
+    assert "<minimax:tool_call>" not in asked
     assert client.text(URI) == refactored(sample)
 
 
@@ -115,7 +115,7 @@ async def test_edit_format_replace_asks_for_pairs_and_takes_a_whole_reply(
     model_server.enqueue(Step(fixture="refactor_basic"))
     client, result = await _refactor(start_lsp, sample, init={"editFormat": "replace"})
     assert result["kind"] == "applied", result
-    system = model_server.requests[0].json["messages"][0]["content"]
-    assert '<invoke name="replace">' in system and "old_text" in system
+    asked = model_server.requests[0].json["messages"][-1]["content"]
+    assert '<invoke name="replace">' in asked and "old_text" in asked
     assert "tools" not in model_server.requests[0].json  # the form is asked in text only
     assert client.text(URI) == refactored(sample)

@@ -289,5 +289,30 @@ def test_auto_offers_pairs_from_the_threshold_up() -> None:
     assert prompt.asks_for_pairs("replace", "x = 1\n")
     assert not prompt.asks_for_pairs("whole", large)
     asked = prompt.refactor_messages(large, 0, len(large), edit_format="auto")
-    assert "<minimax:tool_call>" in asked[0]["content"]
-    assert "replacement pairs" in asked[1]["content"]
+    assert "<minimax:tool_call>" in asked[1]["content"]
+    assert "Reply with replacement pairs" in asked[1]["content"]
+    whole = prompt.refactor_messages(large, 0, len(large), edit_format="whole")
+    assert "<minimax:tool_call>" not in whole[1]["content"]
+
+
+def test_layout_newlines_are_trimmed_per_invoke_and_real_ones_kept() -> None:
+    # Written on lines of their own: the newlines after ">" and before "</parameter>" go.
+    laid_out = xml(("\n    y = x + 1\n", "\n    y = x + 2\n"))
+    assert P.parse_pairs(laid_out) == [P.Pair(1, "    y = x + 1", "    y = x + 2")]
+    # Written inline: an old text that ends with a line break (a blank line quoted after
+    # the code) keeps it, so the new text's added line does not leave a blank line behind.
+    inline = xml(("    return y\n", "    return y\n    # done"))
+    (pair,) = P.parse_pairs(inline) or []
+    assert pair.old == "    return y\n"
+    sel = "def f(x):\n    y = x + 1\n    return y\n\nz = 1\n"
+    assert (
+        P.apply_pairs([pair], sel) == "def f(x):\n    y = x + 1\n    return y\n    # done\nz = 1\n"
+    )
+
+
+def test_whole_lines_replaced_by_nothing_take_their_line_break() -> None:
+    (pair,) = P.parse_pairs(xml(("\n    y = x + 1\n", ""))) or []
+    assert pair == P.Pair(1, "    y = x + 1", "")
+    assert P.apply_pairs([pair], SEL) == "def f(x):\n    return y\n"
+    # Part of a line replaced by nothing is only that part.
+    assert P.apply_pairs([P.Pair(1, " + 1", "")], SEL) == "def f(x):\n    y = x\n    return y\n"

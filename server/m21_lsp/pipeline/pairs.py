@@ -140,15 +140,17 @@ def _lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _trim_value(value: str) -> str:
-    """A parameter's text: the one newline the XML form puts after ``>`` and before
-    ``</parameter>`` is layout, not content."""
-    value = _lf(value)
-    if value.startswith("\n"):
-        value = value[1:]
-    if value.endswith("\n"):
-        value = value[:-1]
-    return value
+def _layout(values: Iterable[str]) -> bool:
+    """Whether an invoke's values are written on lines of their own (``>`` newline, value,
+    newline ``</parameter>``): then those two newlines are layout, not content. Decided per
+    invoke, over every non-empty value, so a value that really ends with a line break (a
+    blank line quoted after the code) keeps it when the others are written inline."""
+    filled = [v for v in values if v]
+    return bool(filled) and all(v.startswith("\n") and v.endswith("\n") for v in filled)
+
+
+def _trim(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 else ""
 
 
 def _invokes(text: str, *, complete_only: bool) -> Iterable[tuple[str, str]]:
@@ -189,7 +191,9 @@ def _params(body: str) -> dict[str, str]:
         end = marks[k + 1].start() if k + 1 < len(marks) else len(body)
         raw = body[m.end() : end]
         raw = _PARAM_END.sub("", raw, count=1) if k + 1 < len(marks) else _strip_last(raw)
-        out.setdefault(m.group(1).strip(), _trim_value(raw))
+        out.setdefault(m.group(1).strip(), _lf(raw))
+    if _layout(out.values()):
+        out = {key: _trim(value) if value else value for key, value in out.items()}
     return out
 
 
@@ -381,7 +385,14 @@ def _locate(pair: Pair, shown: str, lines: list[str], starts: list[int]) -> _Spa
         at = exact[0]
         before = shown[shown.rfind("\n", 0, at) + 1 : at]
         if not before or before.strip():
-            return _Span(pair, at, at + len(old), pair.new)
+            end = at + len(old)
+            if not pair.new and not before and (end == len(shown) or shown[end] == "\n"):
+                # Whole lines replaced by nothing: they go, line break included.
+                if end < len(shown):
+                    end += 1
+                elif at > 0:
+                    at -= 1
+            return _Span(pair, at, end, pair.new)
         # The old text starts inside a line's indentation: it quoted less indentation
         # than the line has, so its new text is re-indented as a whole-line match, the one
         # that holds this occurrence (or taken as written when no whole lines match).

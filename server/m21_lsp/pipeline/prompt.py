@@ -61,7 +61,7 @@ invoke per change, in the order the changes appear in the selection):
 <parameter name="new_text">the lines that replace them</parameter>
 </invoke>
 </minimax:tool_call>
-- Each old_text is copied character for character from the selected code as shown below \
+- Each old_text is copied character for character from the selected code as shown above \
 (same indentation, whole lines), is never empty, and matches exactly one place in it: \
 include a neighbouring line when a line alone occurs twice. Never quote the context \
 around the selection. Pairs apply to the original selection, so they must not overlap. To \
@@ -83,30 +83,25 @@ _PY_EXTRA = (
     "already exist.\n"
 )
 
-_SYSTEM_REFACTOR = (
-    "You are a senior {language} engineer refactoring code inside the user's editor. "
-    "Your answer replaces the selected code verbatim, so it must be correct, complete "
-    "and drop-in.\n\n" + _RULES
+# Prompt caching: MiniMax caches prompt prefixes of 512+ tokens. Every refactor-family
+# request (refactor, fix, user actions; whole or pairs) shares one system prompt, and the
+# user message starts with what depends only on the file (its name, its imports), then the
+# selection's context and the selection; what the action asks comes last. So two actions on
+# the same file share a byte-identical prefix, and two on the same selection share all of
+# the code (tests/pipeline/test_prompt_build.py).
+_SYSTEM_CHANGE = (
+    "You are a senior {language} engineer changing code inside the user's editor. Your "
+    "answer is applied to the selected code exactly as written, so it must be correct, "
+    "complete and drop-in. Each request ends with the task and the rules for your answer."
 )
 
-_SYSTEM_REFACTOR_PAIRS = (
-    "You are a senior {language} engineer refactoring code inside the user's editor. "
-    "Your answer changes the selected code exactly as written, so it must be correct, "
-    "complete and drop-in.\n\n" + _RULES_PAIRS
+_TASK_REFACTOR = (
+    "Task: refactor the selected code. Your answer replaces the selected code verbatim."
 )
 
-_SYSTEM_FIX_PAIRS = (
-    "You are a senior {language} engineer fixing problems that tools (linters, type "
-    "checkers, compilers) reported in the selected code, inside the user's editor. Your "
-    "answer changes the selected code exactly as written. Fix the reported problems with "
-    "the smallest correct change and leave everything else as it is.\n\n" + _RULES_PAIRS
-)
-
-_SYSTEM_FIX = (
-    "You are a senior {language} engineer fixing problems that tools (linters, type "
-    "checkers, compilers) reported in the selected code, inside the user's editor. Your "
-    "answer replaces the selected code verbatim. Fix the reported problems with the "
-    "smallest correct change and leave everything else as it is.\n\n" + _RULES
+_TASK_FIX = (
+    "Task: fix the problems that tools (linters, type checkers, compilers) reported in the "
+    "selected code, with the smallest correct change; leave everything else as it is."
 )
 
 _SYSTEM_EXPLAIN = (
@@ -362,7 +357,7 @@ def _user_message(
     selection, indent = dedent_selection(text, start, end)
     first, last = _line_numbers(text, start, end)
     name = os.path.basename(path) if path else "untitled"
-    parts = [f"File: {name} ({_language_name(language_id)}), lines {first}-{last} selected."]
+    parts = [f"File: {name} ({_language_name(language_id)})."]
 
     budget = CONTEXT_BUDGET
     if python:
@@ -385,6 +380,7 @@ def _user_message(
         parts.append("Code just below the selection (do not repeat it):\n" + _fenced(below, lang))
     where = f", originally indented by {len(indent)} column(s)" if indent else ""
     parts.append(f"Selected code{where}:\n" + _fenced(selection, lang))
+    parts.append(f"The selection is lines {first}-{last} of {name}.")
     parts.append(task)
     return "\n\n".join(parts)
 
@@ -423,16 +419,11 @@ def refactor_messages(
     fence_lang = _fence_lang(language_id, path) or "text"
     extra = _PY_EXTRA if python else ""
     pairs = asks_for_pairs(edit_format, text[start:end])
-    if pairs:
-        template = _SYSTEM_FIX_PAIRS if diagnostics else _SYSTEM_REFACTOR_PAIRS
-    else:
-        template = _SYSTEM_FIX if diagnostics else _SYSTEM_REFACTOR
-    system = template.format(
-        language=_language_name(language_id), fence_lang=fence_lang, extra=extra
-    )
+    rules = (_RULES_PAIRS if pairs else _RULES).format(fence_lang=fence_lang, extra=extra)
+    system = _SYSTEM_CHANGE.format(language=_language_name(language_id))
     if diagnostics:
         listed = "\n".join(f"- {_clip(' '.join(d.split()))}" for d in list(diagnostics)[:20])
-        task = "Problems reported in the selected code:\n" + listed
+        task = f"{_TASK_FIX}\n\n{rules}\n\nProblems reported in the selected code:\n{listed}"
         if instruction and instruction.strip():
             task += "\n\nAlso: " + instruction.strip()
         task += (
@@ -447,7 +438,7 @@ def refactor_messages(
             if pairs
             else "the new selection in one code block"
         )
-        task = f"Instruction: {wanted}\n\nReply with {reply}."
+        task = f"{_TASK_REFACTOR}\n\n{rules}\n\nInstruction: {wanted}\n\nReply with {reply}."
     user = _user_message(text, start, end, context_lines, language_id, path, task)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
