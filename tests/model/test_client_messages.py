@@ -166,6 +166,7 @@ async def test_missing_usage_is_unknown_not_zero(
             "promptTokens": None,
             "completionTokens": None,
             "reasoningTokens": None,
+            "cachedTokens": None,
             "creditsUsed": None,
             "reported": False,
         }

@@ -34,7 +34,7 @@ from ..errors import (
 )
 from .reasoning import Split, strip_reasoning
 from .sse import ChunkAccumulator
-from .types import Completion, Usage
+from .types import Completion, ToolCall, Usage
 
 MESSAGE_LIMIT = 300
 _KEY_ADVICE = (
@@ -316,6 +316,8 @@ def _usage(acc: ChunkAccumulator) -> Usage:
     raw = acc.usage or {}
     details = raw.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    prompt_details = raw.get("prompt_tokens_details")
+    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
 
     def known(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -327,6 +329,7 @@ def _usage(acc: ChunkAccumulator) -> Usage:
         prompt_tokens=count(raw.get("prompt_tokens")),
         completion_tokens=count(raw.get("completion_tokens")),
         reasoning_tokens=count(reasoning),
+        cached_tokens=count(cached),
         credits_used=acc.credits_used,
         reported=known(raw.get("prompt_tokens")) or known(raw.get("completion_tokens")),
     )
@@ -400,7 +403,8 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
     raw = acc.content
     split = strip_reasoning(raw)
     separate = acc.reasoning
-    if not raw.strip() and separate.strip():
+    calls = [ToolCall(name, arguments) for name, arguments in acc.tool_calls]
+    if not raw.strip() and separate.strip() and not calls:
         # Only reasoning_content: an answer is there only after a closing tag in it.
         inner = _answer_in_reasoning(separate)
         if inner is not None and inner.text.strip():
@@ -414,13 +418,13 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
         )
     if reason in ("content_filter", "sensitive"):
         raise ModelError(f"The provider filtered the reply (finish reason {reason!r}).")
-    if not split.closed or (separate.strip() and not split.text.strip()):
+    if not split.closed or (separate.strip() and not split.text.strip() and not calls):
         # "stop" with nothing but reasoning: a budget cut off that the gateway called a
         # stop when the usage says so, else an answer that was never written.
         if _budget_used(acc, s):
             raise _still_thinking(s)
         raise _no_answer(s)
-    if not split.text.strip():
+    if not split.text.strip() and not calls:
         raise ReplyError("The model returned an empty reply. Try again.")
     reasoning = "\n\n".join(p for p in (separate.strip(), split.reasoning) if p)
     return Completion(
@@ -430,4 +434,5 @@ def completion_of(acc: ChunkAccumulator, s: Settings) -> Completion:
         finish_reason=reason,
         usage=_usage(acc),
         model=acc.model,
+        tool_calls=calls,
     )
