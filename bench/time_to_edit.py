@@ -16,8 +16,9 @@ first visible code (the first ``m21/preview`` with kind "refactor" and text, doc
 "n/a" when the server sends none). Then the targets, each "met" or "not met"; the exit
 status is 1 when one is not met:
 
-* 300 lines, small change: ``auto`` writes <= 15 % of ``whole``'s output tokens and reaches
-  the edit in <= 35 % of its time;
+* 300 lines, small change: ``auto`` writes <= 15 % of ``whole``'s answer tokens (output
+  tokens less the thinking, which is the same for both forms; the share with the thinking
+  is printed beside it) and reaches the edit in <= 35 % of its time;
 * 20 lines: ``auto`` no slower than ``whole`` (within 5 %, medians of ``--repeats`` runs);
 * first visible code <= first token + thinking + 1 s (when previews are sent);
 * first words of an explanation <= first token + thinking + 0.5 s (when previews are sent).
@@ -516,9 +517,15 @@ async def main(args: argparse.Namespace) -> int:
     if big == 300 and (big, "small", "whole") in results and (big, "small", "auto") in results:
         whole, auto = results[(big, "small", "whole")], results[(big, "small", "auto")]
         if whole.tokens and auto.tokens:
-            share = auto.tokens / whole.tokens
-            target(f"{big} lines, small change: auto tokens <= 15 % of whole", share <= 0.15,
-                   f"{auto.tokens} / {whole.tokens} = {share:.1%}")  # fmt: skip
+            # The thinking is the same for both forms and no edit format can shorten it, so
+            # the target is on what the form decides: the answer's tokens. The share of all
+            # output tokens, thinking included, is printed beside it.
+            a, w = auto.tokens - args.thinking, whole.tokens - args.thinking
+            share = a / w
+            target(f"{big} lines, small change: auto answer tokens <= 15 % of whole's",
+                   share <= 0.15,
+                   f"{a} / {w} = {share:.1%} (with the {args.thinking} thinking tokens: "
+                   f"{auto.tokens} / {whole.tokens} = {auto.tokens / whole.tokens:.1%})")  # fmt: skip
         share = auto.seconds / whole.seconds
         # At the smoke run's rate the server's fixed cost (the checks of a 300-line edit)
         # outweighs the writing, so the ratio says nothing about the model's share there.
