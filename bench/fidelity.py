@@ -95,7 +95,9 @@ def _pairs(seed: int, count: int) -> list[str]:
         f"pairs are unambiguous, refused with their reason {refused}/{len(must_refuse)}, "
         f"applied different {len(wrong)}"
     ]
-    lines += _table("by pair form", rows)
+    lines.append(f"{'by pair form':<20}" + "".join(f"{v:>11}" for v in VERDICTS))
+    for key in sorted(rows):
+        lines.append(f"  {key:<18}" + "".join(f"{rows[key][v]:>11}" for v in VERDICTS))
     lines += [f"  {o.verdict}: {o.case.id}: {o.message[:200]}" for o in wrong[:10]]
     return lines
 

@@ -174,3 +174,26 @@ async def test_missing_usage_is_unknown_not_zero(
     assert given.usage.reported is True
     assert given.usage.describe() == "1,200 prompt + 34 completion tokens, 3 credits"
     assert given.usage.as_dict()["promptTokens"] == 1200
+
+
+async def test_cached_prompt_tokens_are_read_summed_and_shown(
+    model_server: ScriptedModelServer, sentinel_key: str
+) -> None:
+    usage = {
+        "prompt_tokens": 1200,
+        "completion_tokens": 34,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+    }
+    model_server.enqueue(
+        Step(fixture="refactor_basic", usage=usage),
+        Step(fixture="refactor_basic", usage=usage, stream=False),
+    )
+    async with ModelClient(settings_for(model_server, sentinel_key)) as client:
+        streamed = await client.complete(MESSAGES)
+        whole = await client.complete(MESSAGES)
+    assert streamed.usage.cached_tokens == whole.usage.cached_tokens == 1024
+    assert streamed.usage.describe() == (
+        "1,200 prompt (1,024 cached) + 34 completion tokens, 3 credits"
+    )
+    assert streamed.usage.as_dict()["cachedTokens"] == 1024
+    assert client.usage.cached_tokens == 2048  # summed over calls, like a repair turn's

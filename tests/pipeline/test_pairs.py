@@ -316,3 +316,9 @@ def test_whole_lines_replaced_by_nothing_take_their_line_break() -> None:
     assert P.apply_pairs([pair], SEL) == "def f(x):\n    return y\n"
     # Part of a line replaced by nothing is only that part.
     assert P.apply_pairs([P.Pair(1, " + 1", "")], SEL) == "def f(x):\n    y = x\n    return y\n"
+
+
+def test_a_quoted_blank_line_is_replaced_even_with_whitespace_mangled() -> None:
+    sel = "def f(x):\n    return y\n\nz = 1\n"
+    pair = P.Pair(1, "  return y  \n   ", "  return y\n  # done")
+    assert P.apply_pairs([pair], sel) == "def f(x):\n    return y\n    # done\nz = 1\n"

@@ -381,6 +381,8 @@ def _locate(pair: Pair, shown: str, lines: list[str], starts: list[int]) -> _Spa
             old,
         )
     keys = _key_lines(old)
+    full, old_nl = _full_keys(old)
+    inside: list[int] | None = None  # windows must hold this offset (the one exact match)
     if len(exact) == 1:
         at = exact[0]
         before = shown[shown.rfind("\n", 0, at) + 1 : at]
@@ -396,15 +398,28 @@ def _locate(pair: Pair, shown: str, lines: list[str], starts: list[int]) -> _Spa
         # The old text starts inside a line's indentation: it quoted less indentation
         # than the line has, so its new text is re-indented as a whole-line match, the one
         # that holds this occurrence (or taken as written when no whole lines match).
-        found = [
+        inside = [at]
+
+    def windows(want: list[str]) -> list[int]:
+        got = _line_windows(lines, want)
+        if inside is None:
+            return got
+        return [
             i
-            for i in _line_windows(lines, keys)
-            if starts[i] <= at < starts[i + len(keys) - 1] + len(lines[i + len(keys) - 1]) + 1
+            for i in got
+            if starts[i]
+            <= inside[0]
+            < starts[i + len(want) - 1] + len(lines[i + len(want) - 1]) + 1
         ]
-        if len(found) != 1:
-            return _Span(pair, at, at + len(old), pair.new)
-    else:
-        found = _line_windows(lines, keys)
+
+    # Every quoted line counts, blank ones included (a quoted blank line is replaced too);
+    # only when that matches nothing are blank lines at the edges let go.
+    found = windows(full)
+    whole_lines = len(found) == 1
+    if not whole_lines:
+        found = windows(keys) if keys else []
+    if inside is not None and len(found) != 1:
+        return _Span(pair, inside[0], inside[0] + len(old), pair.new)
     if len(found) > 1:
         return PairProblem(
             pair.number,
@@ -415,29 +430,48 @@ def _locate(pair: Pair, shown: str, lines: list[str], starts: list[int]) -> _Spa
     if not found:
         return PairProblem(pair.number, "does not match any lines of the selection.", old)
     first = found[0]
-    last = first + len(keys) - 1
+    count = len(full) if whole_lines else len(keys)
+    last = first + count - 1
     start = starts[first]
     end = starts[last] + len(lines[last])
     old_lines = [line for line in old.split("\n") if line.strip()]
     sel_lines = lines[first : last + 1]
     old_base = _ws(old_lines[0])
     sel_base = _ws(next(line for line in sel_lines if line.strip()))
-    new_lines = pair.new.split("\n")
-    while new_lines and not new_lines[0].strip():
-        new_lines.pop(0)
-    while new_lines and not new_lines[-1].strip():
-        new_lines.pop()
-    if not new_lines:
-        # Deleting whole lines: take their line end too, so no blank line is left behind.
+    new_text = pair.new
+    add_nl = False
+    if whole_lines and old_nl:
         if end < len(shown):
-            end += 1
-        elif start > 0:
-            start -= 1
+            end += 1  # the quoted line break is replaced too
+            add_nl = bool(new_text)
+        if new_text.endswith("\n"):
+            new_text = new_text[:-1]
+    new_lines = new_text.split("\n")
+    if not whole_lines:
+        while new_lines and not new_lines[0].strip():
+            new_lines.pop(0)
+        while new_lines and not new_lines[-1].strip():
+            new_lines.pop()
+    if not new_lines or not pair.new:
+        # Deleting whole lines: take their line end too, so no blank line is left behind.
+        if not (whole_lines and old_nl):
+            if end < len(shown):
+                end += 1
+            elif start > 0:
+                start -= 1
         return _Span(pair, start, end, "")
     model_unit = _unit_of([*old_lines, *new_lines])
     sel_unit = _unit_of(lines, "\t" in sel_base if sel_base else None)
     new = _reindent("\n".join(new_lines), old_base, sel_base, model_unit, sel_unit)
-    return _Span(pair, start, end, new)
+    return _Span(pair, start, end, new + ("\n" if add_nl else ""))
+
+
+def _full_keys(text: str) -> tuple[list[str], bool]:
+    """Every line of ``text`` compared without its indentation and trailing whitespace, and
+    whether ``text`` ends with a line break (then the last line's break is quoted too)."""
+    nl = text.endswith("\n")
+    body = text[:-1] if nl else text
+    return [line.strip() for line in body.split("\n")], nl
 
 
 def resolve(pairs: Sequence[Pair], shown: str) -> list[_Span] | list[PairProblem]:
