@@ -1,10 +1,18 @@
 """Validation cost: a 50-line edit in a 20,000-line module vs parsing the whole module.
 
-Prints figures measured in one run (median of several repetitions) and asserts nothing
-about timing: machines differ, and a timed assertion would make CI flaky.
+"Validating" is everything the pipeline does to a Python candidate before it may land:
+the regional parse (``validate.check_python``), the structure guard (``outline.check``)
+and the name check (``validate.name_warnings``), each timed and then added up. Prints
+figures measured in one run (median of several repetitions); no test asserts on them
+(machines differ), but the exit status is 1 when the target (validating / a full libcst
+parse < 0.1) is missed, so CI's smoke run and a person running it both see it.
 
     python bench/bench_validate.py            # 20,000 lines, 5 repetitions
-    python bench/bench_validate.py --smoke    # 2,000 lines, 1 repetition (CI)
+    python bench/bench_validate.py --smoke    # 20,000 lines, 1 repetition (CI)
+
+The smoke run keeps the 20,000 lines: the target is a ratio at that size (the regions
+cost the same in any module, the full parse grows with it), so a smaller module would
+miss it while measuring something else.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 import libcst
-from m21_lsp.pipeline import validate
+from m21_lsp.pipeline import outline, validate
 from m21_lsp.pipeline.shape import build_candidate
 
 UNIT = '''
@@ -84,6 +92,9 @@ def fifty_line_edit(text: str) -> tuple[int, int, str]:
 
 
 def median_ms(func: Callable[[], object], repeat: int) -> float:
+    """Median of ``repeat`` timed calls after one untimed call (first-use costs such as
+    libcst's lazy imports are not what a refactor pays each time)."""
+    func()
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=None)
     args = parser.parse_args(argv)
-    lines = args.lines or (2_000 if args.smoke else 20_000)
+    lines = args.lines or 20_000
     repeat = args.repeat or (1 if args.smoke else 5)
 
     text = build_module(lines)
@@ -112,10 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     full_cst = median_ms(lambda: libcst.parse_module(candidate.new_text), repeat)
     full_ast = median_ms(lambda: ast.parse(candidate.new_text), repeat)
-    names = median_ms(
-        lambda: validate.name_warnings(text[start:end], candidate.replacement, candidate.new_text),
+    span = candidate.changed_spans[-1]
+    structure = median_ms(
+        lambda: outline.check(text, (candidate.start, candidate.end), candidate.new_text, span),
         repeat,
     )
+    names = median_ms(
+        lambda: validate.name_warnings(
+            text[start:end], candidate.replacement, candidate.new_text, span
+        ),
+        repeat,
+    )
+    validating = regional + structure + names
 
     total_lines = candidate.new_text.count("\n")
     print(f"module: {total_lines} lines; edit: {code.count(chr(10))} lines; repeat: {repeat}")
@@ -123,9 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check_python (regional libcst):  {regional:9.1f} ms")
     print(f"libcst.parse_module (full file): {full_cst:9.1f} ms")
     print(f"ast.parse (full file, reference): {full_ast:8.1f} ms")
+    print(f"outline.check (structure guard): {structure:9.1f} ms")
     print(f"name_warnings (region scopes):   {names:9.1f} ms")
-    print(f"regional / full libcst: {regional / full_cst:.3f} (target < 0.100)")
-    return 0
+    print(f"validating (the three together): {validating:9.1f} ms")
+    ratio = validating / full_cst
+    met = ratio < 0.1
+    print(f"[{'met' if met else 'not met'}] validating / full libcst: {ratio:.3f} (target < 0.100)")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ the bar on a reduced draw.
     python bench/fidelity.py --cases 1000 --seed 5
     python bench/fidelity.py --smoke          # 40 cases (CI)
     python bench/fidelity.py --planted-secrets  # secrets planted in the cases (redaction)
+
+Then the same for replies that carry only the change (replacement pairs,
+tests/fidelity/corpus_pairs.py): XML, structured tool calls, mangled whitespace, a decoy in
+the reasoning (each must be exact), a pair that matches twice and one that quotes code
+outside the selection (each must be refused with that reason).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fidelity"))
 
 import corpus  # noqa: E402
 import corpus_langs  # noqa: E402
+import corpus_pairs  # noqa: E402
 
 VERDICTS = ("exact", "different", "refused", "crash")
 
@@ -71,12 +77,41 @@ def _languages(seed: int, count: int, python: list[corpus.Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _pairs(seed: int, count: int) -> list[str]:
+    """Figures for replacement-pair replies: by presentation, and the bar's two numbers."""
+    started = time.monotonic()
+    outcomes = [corpus_pairs.run_pair_case(c) for c in corpus_pairs.generate_pairs(seed, count)]
+    seconds = time.monotonic() - started
+    rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for o in outcomes:
+        rows[f"{o.case.presentation}/{o.case.variant}"][o.verdict] += 1
+    must_refuse = [o for o in outcomes if o.case.presentation in corpus_pairs.REFUSALS]
+    clear = [o for o in outcomes if o.case.presentation not in corpus_pairs.REFUSALS]
+    exact = sum(o.verdict == "exact" for o in clear)
+    refused = sum(o.verdict == "refused" for o in must_refuse)
+    wrong = [o for o in outcomes if o.verdict in ("different", "crash")]
+    lines = [
+        f"replacement pairs: {len(outcomes)} cases (seed {seed}) in {seconds:.1f} s: "
+        f"exact {exact}/{len(clear)} ({100 * exact / (len(clear) or 1):.1f} %) where the "
+        f"pairs are unambiguous, refused with their reason {refused}/{len(must_refuse)}, "
+        f"applied different {len(wrong)}"
+    ]
+    lines.append(f"{'by pair form':<20}" + "".join(f"{v:>11}" for v in VERDICTS))
+    for key in sorted(rows):
+        lines.append(f"  {key:<18}" + "".join(f"{rows[key][v]:>11}" for v in VERDICTS))
+    lines += [f"  {o.verdict}: {o.case.id}: {o.message[:200]}" for o in wrong[:10]]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=600)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="40 cases, for CI")
     parser.add_argument("--show", type=int, default=10, help="list this many non-exact cases")
+    parser.add_argument(
+        "--pair-cases", type=int, default=None, help="pair-reply cases (default 200, smoke 30)"
+    )
     parser.add_argument(
         "--lang-cases",
         type=int,
@@ -139,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(_table(title, rows)))
     per_lang = args.lang_cases or (60 if args.smoke else 200)
     print(_languages(args.seed, per_lang, outcomes))
+    print("\n".join(_pairs(args.seed, args.pair_cases or (30 if args.smoke else 200))))
     shown = [o for o in outcomes if o.verdict != "exact"][: args.show]
     for o in shown:
         print(f"  {o.verdict}: {o.case.id}: {o.message[:200]}")

@@ -7,6 +7,8 @@
 ;; buffers.  Select a region, then `M-x eglot-code-action-rewrite' (Refactor with m2-1) or
 ;; `M-x eglot-code-actions' (all actions, including Explain with m2-1).  Eglot does not show
 ;; progress: the server sends a message when the work starts and one with the outcome.
+;; The command is answered at once and the model works in the background, so Emacs is not
+;; blocked and eglot's default 10 s request timeout is enough: there is nothing to raise.
 ;; After Explain, hover the same code to read the explanation.
 
 (with-eval-after-load 'eglot

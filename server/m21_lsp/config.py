@@ -26,6 +26,8 @@ DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "minimax/m2-1"
 KEY_VARS = ("M21_API_KEY", "AIMLAPI_KEY")
 HOVER_MODES = ("cached", "auto", "off")
+# What a refactor asks the model for (pipeline/prompt.py); every reply form is accepted.
+EDIT_FORMATS = ("auto", "whole", "replace")
 DEFAULT_SECRET_GLOBS = (
     ".env",
     ".env.*",
@@ -137,6 +139,7 @@ class Settings:
     max_attempts: int = _setting(3, "int", env=("M21_MAX_ATTEMPTS",), low=1)
     context_lines: int = _setting(20, "int", env=("M21_CONTEXT_LINES",), low=0)
     repair_turns: int = _setting(1, "int", env=("M21_REPAIR_TURNS",), low=0)
+    edit_format: str = _setting("auto", "str", env=("M21_EDIT_FORMAT",), choices=EDIT_FORMATS)
     hover: str = _setting("cached", "str", choices=HOVER_MODES)
     confirm_edits: bool = _setting(True, "bool")
     ca_bundle: str | None = _setting(None, "path", env=("M21_CA_BUNDLE",))

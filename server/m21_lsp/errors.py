@@ -154,6 +154,12 @@ class RateLimitError(ModelError, kind="rate_limit", retryable=True):
     """
 
 
+class UsageLimitError(ModelError, kind="usage_limit"):
+    """A plan's usage window is used up (MiniMax 2056: the 5-hour window of a Token/Coding
+    Plan). Sent as a rate limit (HTTP 429 or ``base_resp``), but retrying within seconds
+    cannot help: the window resets in hours, so it is never retried."""
+
+
 class ServerError(ModelError, kind="server", retryable=True):
     """5xx answers, dropped connections and streams cut off before a finish reason."""
 

@@ -243,10 +243,12 @@ def test_a_reply_cut_off_in_its_thinking_is_not_called_codeless(
     )
     code, _, err = run("refactor", str(sample), "--lines", LINES)
     assert code == 1
-    assert (
-        "m21-lsp: The reply ended while the model was still thinking: raise maxTokens "
-        "(M21_MAX_TOKENS, now 8192), which the thinking counts against, or select less code."
-    ) in err.splitlines(), err
+    (message,) = [line for line in err.splitlines() if line.startswith("m21-lsp: ")]
+    assert message.startswith(
+        "m21-lsp: The model endpoint sent only reasoning and no answer, although it reported "
+        "the reply as complete (finish reason 'stop')."
+    ), err
+    assert "If the endpoint stopped at maxTokens (8192) without saying so" in message
     assert "code block" not in err
 
 

@@ -7,9 +7,15 @@ code under test, so a wrong edit from the server cannot also produce the expecta
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from support.sample import sample_text
+
+_SECURITY = str(Path(__file__).resolve().parents[1] / "security")
+if _SECURITY not in sys.path:  # the security tests' key-fragment search, one copy
+    sys.path.insert(0, _SECURITY)
+from security_helpers import leaks  # noqa: E402
 
 # The one sample module (tests/support/sample.py): the file `m21-lsp demo` ships and refactors.
 SOURCE = sample_text()
@@ -72,6 +78,22 @@ LOADER_EXPLAIN_REPLY = f"<think>\n{REASONING}\n</think>\n\n`load_items` {LOADER_
 USER_LINE = "# typed while the model was thinking\n"
 
 
+# The live view (docs/preview.md): words of the explanation written before the model is held.
+EXPLAIN_PARTIAL = "whose quantity is positive"
+# A line of the new code the refactor's live view shows before the model is held, and one it
+# cannot show yet.
+LIVE_MARKER = NEW_FUNCTION.splitlines()[1].strip()
+LIVE_NOT_YET = "return round(subtotal"
+
+
+def stall_after(content: str, needle: str, chunk_chars: int) -> int:
+    """``Step.stall_after_chunks`` for a stream that sends ``content`` up to the end of
+    ``needle`` (and at most one chunk more), then stalls until released: frame 0 is the role,
+    then one frame per ``chunk_chars`` characters of content."""
+    end = content.index(needle) + len(needle)
+    return -(-end // chunk_chars) + 1
+
+
 def expected_after_refactor(text: str) -> str:
     assert text.count(OLD_FUNCTION) == 1, "fixture must hold the old function exactly once"
     return text.replace(OLD_FUNCTION, NEW_FUNCTION)
@@ -102,5 +124,8 @@ def write_project(tmp_path: Path, *, pyproject: bool = False) -> Path:
 
 
 def assert_no_key(key: str, *texts: str) -> None:
-    """The key-leak search: ``key`` is in none of the editor's outputs, logs or files read."""
-    assert not any(key in t for t in texts), "the API key appeared in editor output"
+    """The key-leak search: neither ``key`` nor any fragment of it (``leaks``: a key cut
+    short, or split across two lines, must not pass) is in the editor's outputs, logs or
+    files read."""
+    found = sorted({piece for t in texts for piece in leaks(t, key)}, key=len, reverse=True)
+    assert not found, f"the API key (or part of it: {found[:3]}) appeared in editor output"

@@ -4,12 +4,24 @@ Eglot neither resolves code actions nor shows work-done progress, so this proves
 client path: the action's `command` alone does the work, and the server tells the user that
 it started and how it ended with `window/showMessage`. The file is checked on disk after
 eglot applied the server's edit and saved.
+
+Eglot runs with its defaults: `workspace/executeCommand` is a synchronous request that gives
+up after `jsonrpc-default-request-timeout` (10 s), and the scripted model takes longer than
+that to send its first byte, as M2.1 does while it thinks. The server answers the command at
+once (server/m21_lsp/lsp/detach.py); keys typed while the model works (at the end of a line
+outside the selection, with `execute-kbd-macro`) must land, and the edit lands around them.
+
+Batch Emacs, not `emacs -nw` under tmux: its timers, process output and keyboard macros are
+Emacs's own, and a scenario's steps come back as JSON rather than a screen to scrape. The one
+thing batch Emacs does not do is run idle timers, so the harness sends the didChange after
+typing itself, as eglot's idle timer would half a second after the last key.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,8 +47,13 @@ pytestmark = pytest.mark.editor
 
 HARNESS = Path(__file__).resolve().parent / "emacs" / "test-eglot.el"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 30  # upper bound of each wait inside Emacs
-PROCESS_TIMEOUT = 90
+WAIT_SECONDS = 45  # upper bound of each wait inside Emacs (not eglot's timeout: that is 10 s)
+PROCESS_TIMEOUT = 180
+# The model's first byte comes after this long: more than eglot's 10 s request timeout.
+MODEL_SECONDS = 12.0
+TYPED_REFACTOR = "  # typed while m2-1 refactored"
+TYPED_EXPLAIN = "  # typed while m2-1 explained"
+APPLIED = re.compile(r"Refactor with m2-1: Applied \(\d+ lines? changed\)\.")
 
 
 @pytest.fixture
@@ -102,8 +119,15 @@ def test_eglot_refactor_and_explain_through_commands(
     which starts `m21-lsp` from PATH as a user's Emacs would."""
     target = _project(tmp_path)
     result_path = tmp_path / "result.json"
-    model_server.enqueue(Step(content=REFACTOR_REPLY), Step(content=EXPLAIN_REPLY))
-    expected = expected_after_refactor(SOURCE)
+    model_server.enqueue(
+        Step(content=REFACTOR_REPLY, first_byte_delay=MODEL_SECONDS),
+        Step(content=EXPLAIN_REPLY, first_byte_delay=MODEL_SECONDS),
+    )
+    lines = expected_after_refactor(SOURCE).split("\n")
+    assert lines[2] == "import json", lines[:3]
+    lines[0] += TYPED_EXPLAIN
+    lines[2] += TYPED_REFACTOR
+    expected = "\n".join(lines)
 
     env = dict(editor_env)
     env.update(
@@ -113,6 +137,8 @@ def test_eglot_refactor_and_explain_through_commands(
         M21_RANGE="{},{}".format(*line_span(SOURCE, OLD_FUNCTION)),
         M21_EXPLAIN_RANGE="{},{}".format(*line_span(expected, NEW_FUNCTION)),
         M21_WAIT_SECONDS=str(WAIT_SECONDS),
+        M21_TYPE_REFACTOR=f"3:{TYPED_REFACTOR}",
+        M21_TYPE_EXPLAIN=f"1:{TYPED_EXPLAIN}",
     )
     if setup == "documented-snippet":
         if shutil.which("m21-lsp", path=editor_env["PATH"]) is None:
@@ -120,7 +146,9 @@ def test_eglot_refactor_and_explain_through_commands(
         env["M21_SNIPPET"] = str(REPO_ROOT / "editors" / "emacs" / "m21-eglot.el")
     result, output = _run_emacs(emacs, env, target.parent, result_path)
 
-    # The edit eglot applied from workspace/applyEdit, saved to disk.
+    # The edit eglot applied from workspace/applyEdit around the keys typed meanwhile, saved.
+    assert result["refactor_rewrite_typed_while_working"] is True, result["steps"]
+    assert result["refactor_explain_typed_while_working"] is True, result["steps"]
     assert target.read_text(encoding="utf-8") == expected
     assert result["modified"] is True
     assert "workspace/applyEdit" in result["requested"]
@@ -130,12 +158,15 @@ def test_eglot_refactor_and_explain_through_commands(
     # No progress for eglot: a start message and an outcome message instead.
     assert "$/progress" not in result["notified"]
     assert "window/workDoneProgress/create" not in result["requested"]
-    start, outcome = result["refactor_messages"][:2]
-    assert "Refactor with m2-1" in start, result["refactor_messages"]
-    assert outcome != start and "Refactor with m2-1" in outcome, result["refactor_messages"]
+    start, outcome = result["refactor_messages"]
+    assert start == "Refactor with m2-1: started…", result["refactor_messages"]
+    assert APPLIED.fullmatch(outcome), result["refactor_messages"]
 
     # Explain: messages, then the explanation on hover over the same code, reasoning stripped.
-    assert any("Explanation ready" in m for m in result["explain_messages"])
+    assert list(result["explain_messages"]) == [
+        "Explain with m2-1: started…",
+        "Explanation ready: hover the selection to read it.",
+    ]
     assert EXPLANATION_SENTENCE in (result["hover"] or "")
     assert REASONING not in (result["hover"] or "")
 

@@ -25,9 +25,12 @@ from typing import Any
 
 import pytest
 from m21_editor_case import (
+    EXPLAIN_PARTIAL,
     EXPLAIN_REPLY,
     EXPLANATION_SENTENCE,
     INSTRUCTION,
+    LIVE_MARKER,
+    LIVE_NOT_YET,
     LOADER_EXPLAIN_REPLY,
     LOADER_REPLY,
     LOADER_SENTENCE,
@@ -43,6 +46,7 @@ from m21_editor_case import (
     editors_required,
     expected_after_refactor,
     line_span,
+    stall_after,
     write_project,
 )
 from m21_lsp.testing.scripted_server import Step
@@ -547,6 +551,60 @@ def test_neovim_cancel_closes_the_model_stream(headless, model_server):
     assert result["refactor_result"]["applied"] is False
     assert result["modified"] is False
     assert target.read_text(encoding="utf-8") == SOURCE
+    headless.assert_no_key(output)
+
+
+def test_neovim_live_view_while_the_model_writes(headless, model_server):
+    """docs/preview.md in Neovim: with the model held mid-reply, a float beside the selection
+    shows the new code written so far (buffer untouched, command not answered), and the
+    explanation's float shows its first words; released, the edit and the explanation window
+    follow as always and the live floats are gone."""
+    target = headless.target
+    model_server.enqueue(
+        Step(
+            content=REFACTOR_REPLY, stall_after_chunks=stall_after(REFACTOR_REPLY, LIVE_MARKER, 7)
+        ),
+        Step(
+            content=EXPLAIN_REPLY,
+            chunk_chars=1,
+            stall_after_chunks=stall_after(EXPLAIN_REPLY, EXPLAIN_PARTIAL, 1),
+        ),
+    )
+    expected = expected_after_refactor(SOURCE)
+    with headless.handshake() as listener:
+        proc = headless.start(
+            "live",
+            handshake_port=str(listener.getsockname()[1]),
+            explain_range="{},{}".format(*line_span(expected, NEW_FUNCTION)),
+            live_marker=LIVE_MARKER,
+            explain_partial=EXPLAIN_PARTIAL,
+        )
+        for said in ("refactor-live", "explain-live"):
+            with headless.accept(listener, proc, f"said {said}") as conn:
+                assert conn.makefile("r").readline().strip() == said
+                model_server.release()
+                conn.sendall(b"go\n")
+        result, output = headless.finish(proc)
+
+    live_code = "\n".join(result["live_refactor"])
+    assert LIVE_MARKER in live_code
+    assert LIVE_NOT_YET not in live_code, "the live view was not caught mid-reply"
+    assert REASONING not in live_code
+    assert result["live_refactor_answered"] is False
+    assert result["live_modified"] is False and result["live_buffer"] == SOURCE
+    assert result["live_focus_kept"] is True
+    assert result["refactor_result"]["applied"] is True
+    assert result["live_refactor_after"] is None
+    assert target.read_text(encoding="utf-8") == expected
+
+    partial = "\n".join(result["live_explain"])
+    assert EXPLAIN_PARTIAL in partial
+    assert EXPLANATION_SENTENCE not in partial, "the explanation was not caught mid-reply"
+    assert REASONING not in partial
+    assert result["live_explain_answered"] is False
+    assert EXPLANATION_SENTENCE in "\n".join(result["float_lines"])
+    assert result["live_explain_after"] is None
+    _assert_model_saw(model_server, 2, headless.env)
     headless.assert_no_key(output)
 
 

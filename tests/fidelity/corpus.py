@@ -11,12 +11,24 @@ one of the ways a reasoning model presents code, and the document the edit must 
   the original at known positions, never by running the code under test.
 
 Everything is decided by ``random.Random(seed)``; the list of candidate files is sorted,
-so one seed gives the same cases on machines with the same Python and packages.
+so one seed gives the same cases on machines with the same Python and packages. What the
+draw covers does not depend on luck or on which packages are installed: variants, kinds,
+presentations and transformations are handed out in turn (the least used first), files are
+drawn until every one of them has come up, and the final cut keeps one case of each before
+filling up at random (:func:`generate`). The standard library alone holds every kind, so any
+machine that ran the README's install can cover them all.
+
+The whitespace shapes of issue 19 are in the draw: whitespace-only lines inside blocks (the
+``blankws`` variant), tab-plus-space continuation lines (``tabs``), a comment added just
+above the selection's first line (``comment-above``, in wrapped and whole-file replies too),
+spaces written for tabs around multi-line strings (``reindent4`` on ``tabs``), and module-level
+statements after a function (the ``module`` kind).
 """
 
 from __future__ import annotations
 
 import ast
+import collections
 import io
 import random
 import re
@@ -37,13 +49,17 @@ PACKAGES = (
 
 KINDS = (
     "method", "dunder", "decorated", "async", "nested", "class", "function",
-    "statements", "midline",
+    "statements", "midline", "module",
 )  # fmt: skip
 PRESENTATIONS = (
     "dedented", "original", "wrapped", "siblings", "placeholders", "wholefile",
     "think-prose", "fences", "unlabelled", "py", "reindent4",
 )  # fmt: skip
-TRANSFORMS = ("rename", "comment", "docstring", "unparse")
+TRANSFORMS = ("rename", "comment", "docstring", "unparse", "comment-above")
+FAMILIES = ("repeat", *TRANSFORMS)
+VARIANTS = ("original", "tabs", "crlf", "blankws")
+# Presentations of one selection per family: few, so a draw spreads over many selections.
+PER_FAMILY = 3
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class Case:
     kind: str
     presentation: str
     family: str  # "repeat" or a transformation
-    variant: str  # "original", "tabs" or "crlf"
+    variant: str  # one of VARIANTS
     text: str
     start: int
     end: int
@@ -81,7 +97,8 @@ def source_files() -> list[Path]:
                 "http", "urllib", "xml/dom", "unittest", "collections", "tomllib"):  # fmt: skip
         files.extend(sorted((stdlib / sub).glob("*.py")))
     for entry in map(Path, sys.path):
-        if entry.name != "site-packages" or not entry.is_dir():
+        # Debian's Python installs packages into dist-packages.
+        if entry.name not in ("site-packages", "dist-packages") or not entry.is_dir():
             continue
         for pkg in PACKAGES:
             root = entry / pkg
@@ -147,6 +164,25 @@ def to_tabs(text: str) -> str | None:
     return new if same and new != text else None
 
 
+def blank_ws(text: str) -> str | None:
+    """The module with each blank line inside an indented block (outside strings) holding
+    the indentation of the next line, as many editors leave them; ``None`` when there is
+    no such line."""
+    inside = _string_lines(text)
+    lines = text.split("\n")
+    out = list(lines)
+    for k, line in enumerate(lines):
+        if line or k in inside or k + 1 >= len(lines) or k == 0:
+            continue
+        nxt = lines[k + 1]
+        ws = nxt[: len(nxt) - len(nxt.lstrip(" \t"))]
+        prev = lines[k - 1]
+        if ws and nxt.strip() and prev.strip() and prev.startswith(ws):
+            out[k] = ws
+    new = "\n".join(out)
+    return new if new != text else None
+
+
 # -------------------------------------------------------------------------- selections
 
 
@@ -208,6 +244,22 @@ def selections(text: str, rng: random.Random) -> dict[str, list[Selection]]:
         end = starts[last] if last < len(starts) else len(text)
         return starts[first - 1], end
 
+    body = tree.body
+    for k in range(1, len(body)):
+        # Module-level statements right after a function or class (uuid's constants).
+        if not isinstance(body[k - 1], ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        run = []
+        for nxt in body[k:]:
+            if not isinstance(nxt, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.Expr):
+                break
+            if _is_docstring(nxt):
+                break
+            run.append(nxt)
+        run = run[: rng.randint(1, 3)]
+        if run and not any(n in inside for n in range(run[0].lineno - 1, run[-1].end_lineno or 0)):
+            a, b = line_range(run[0].lineno, run[-1].end_lineno or run[0].lineno)
+            found["module"].append(Selection("module", a, b, None, ()))
     for node, chain in _walk(tree, ()):
         if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
@@ -374,6 +426,19 @@ def add_comment(text: str, sel: Selection, rng: random.Random) -> str | None:
     return _apply(text, [(starts[line], starts[line], f"{indent}# Reviewed: keep this step.\n")])
 
 
+def add_comment_above(text: str, sel: Selection) -> str | None:
+    """A comment line just above the selection's first line, at its indentation: the line
+    a reply adds at the selection's edge (issue 19)."""
+    if sel.kind == "midline":
+        return None
+    first = text.rfind("\n", 0, sel.start) + 1
+    line = text[first : text.find("\n", first) if "\n" in text[first:] else len(text)]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    if first in _string_lines(text):
+        return None
+    return _apply(text, [(first, first, f"{indent}# Reviewed: checked above.\n")])
+
+
 def add_docstring(text: str, sel: Selection) -> str | None:
     """A one-line docstring for the first function of the selection that has none."""
     tree = ast.parse(text)
@@ -466,13 +531,17 @@ def _indent(code: str, prefix: str) -> str:
 
 
 def _reindent4(code: str, unit: str) -> str | None:
-    """``code`` with each ``unit`` of statement indentation as four spaces (docstrings
-    moved with their statement); ``None`` when other multi-line strings are present."""
+    """``code`` with each ``unit`` of statement indentation as four spaces (in a space file,
+    docstrings move with their statement; in a tab file, string lines stay as they are,
+    which is what a model that writes spaces for tabs and keeps a string's content does)."""
     inside = _string_lines(code)
     out = []
     shift = 0
     lines = code.split("\n")
     for k, line in enumerate(lines):
+        if k in inside and unit == "\t":
+            out.append(line)  # a string's content stays as the file has it: tabs and all
+            continue
         if k in inside:
             if shift and line.startswith(" " * max(0, -shift)):
                 line = " " * shift + line if shift > 0 else line[-shift:]
@@ -487,8 +556,6 @@ def _reindent4(code: str, unit: str) -> str | None:
             extra = " " * rest
         new_ws = "    " * levels + extra
         shift = len(new_ws) - len(ws) if "\t" not in ws else 0
-        if unit == "\t" and any(k2 in inside for k2 in (k + 1,)):
-            return None  # a tab-indented string: its content cannot follow
         out.append(new_ws + body)
     return "\n".join(out)
 
@@ -569,43 +636,105 @@ def _unit(text: str) -> str:
     return "    "
 
 
+def _variant_text(original: str, variant: str) -> str | None:
+    if variant == "tabs":
+        return to_tabs(original)
+    if variant == "crlf":
+        return original.replace("\n", "\r\n")
+    if variant == "blankws":
+        return blank_ws(original)
+    return original
+
+
+class _Usage:
+    """How often each value of each dimension has come up: the least used goes next."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.counts: dict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
+
+    def order(self, dimension: str, values: list[str] | tuple[str, ...]) -> list[str]:
+        shuffled = list(values)
+        self.rng.shuffle(shuffled)
+        return sorted(shuffled, key=lambda v: self.counts[dimension][v])
+
+    def add(self, case: Case) -> None:
+        for dimension, value in _dimensions(case):
+            self.counts[dimension][value] += 1
+
+    def missing(self) -> list[tuple[str, str]]:
+        return [(d, v) for d, values in _ALL for v in values if not self.counts[d][v]]
+
+
+_ALL = (
+    ("kind", KINDS),
+    ("presentation", PRESENTATIONS),
+    ("family", FAMILIES),
+    ("variant", VARIANTS),
+)
+
+
+def _dimensions(case: Case) -> list[tuple[str, str]]:
+    return [
+        ("kind", case.kind),
+        ("presentation", case.presentation),
+        ("family", case.family),
+        ("variant", case.variant),
+    ]
+
+
 def generate(seed: int, count: int) -> list[Case]:
-    """``count`` cases (a selection × presentation × family each), seeded."""
+    """``count`` cases (a selection × presentation × family each), seeded, that cover every
+    kind, presentation, family and variant whenever ``count`` allows (by construction: files
+    are drawn until each has come up, then one case of each is kept before the rest)."""
     rng = random.Random(seed)
     files = source_files()
     rng.shuffle(files)
-    cases: list[Case] = []
-    kinds = list(KINDS)
+    usage = _Usage(rng)
+    pool: list[Case] = []
     for path in files:
-        if len(cases) >= count:
+        if len(pool) >= 2 * count and not usage.missing():
             break
         original = _read(path)
         if original is None:
             continue
-        roll = rng.random()
-        variant, text = "original", original
-        if roll < 0.2:
-            tabbed = to_tabs(original)
-            if tabbed is not None:
-                variant, text = "tabs", tabbed
-        elif roll < 0.35:
-            variant, text = "crlf", original.replace("\n", "\r\n")
+        for variant in usage.order("variant", VARIANTS):
+            text = _variant_text(original, variant)
+            if text is not None:
+                break
+        else:  # pragma: no cover - "original" always gives a text
+            continue
         lf_text = text.replace("\r\n", "\n")
         found = selections(lf_text, rng)
-        # Two kinds per file, in turn; a kind the file lacks waits for the next file, so
-        # that every kind comes up however small the draw.
-        picked = []
-        for kind in list(kinds):
+        # Two kinds per file, the least used first; a kind the file lacks waits for the next.
+        picked = 0
+        for kind in usage.order("kind", KINDS):
             options = found.get(kind) or []
-            if options:
-                sel = rng.choice(options)
-                cases.extend(_cases_for(path, variant, text, lf_text, sel, rng))
-                picked.append(kind)
-            if len(picked) == 2:
+            if not options:
+                continue
+            sel = rng.choice(options)
+            pool.extend(_cases_for(path, variant, text, lf_text, sel, rng, usage))
+            picked += 1
+            if picked == 2:
                 break
-        kinds = [k for k in kinds if k not in picked] + picked  # the picked go to the back
-    rng.shuffle(cases)
-    return cases[:count]
+    rng.shuffle(pool)
+    chosen: list[Case] = []
+    have: set[tuple[str, str]] = set()
+    for dimension, values in _ALL:
+        for value in values:
+            if (dimension, value) in have:
+                continue
+            case = next((c for c in pool if (dimension, value) in _dimensions(c)), None)
+            if case is not None and len(chosen) < count:
+                chosen.append(case)
+                have.update(_dimensions(case))
+    taken = {id(c) for c in chosen}
+    chosen.extend(c for c in pool if id(c) not in taken)
+    chosen = chosen[:count]
+    rng.shuffle(chosen)
+    return chosen
 
 
 def _to_doc(text: str, lf_offset: int) -> int:
@@ -616,7 +745,13 @@ def _to_doc(text: str, lf_offset: int) -> int:
 
 
 def _cases_for(
-    path: Path, variant: str, text: str, lf_text: str, sel: Selection, rng: random.Random
+    path: Path,
+    variant: str,
+    text: str,
+    lf_text: str,
+    sel: Selection,
+    rng: random.Random,
+    usage: _Usage,
 ) -> list[Case]:
     crlf = variant == "crlf"
     unit = _unit(lf_text)
@@ -629,12 +764,16 @@ def _cases_for(
             end -= 2 if crlf else 1
     label = f"{path.name}:{lf_text.count(chr(10), 0, sel.start) + 1}"
     out: list[Case] = []
-    presentations = list(PRESENTATIONS)
-    rng.shuffle(presentations)
-    families = ["repeat", rng.choice(TRANSFORMS)]
+    families = ["repeat", *usage.order("family", TRANSFORMS)[:1]]
     for family in families:
         expected_lf = lf_text
-        if family == "rename":
+        sel_start = start
+        if family == "comment-above":
+            expected_lf = add_comment_above(lf_text, sel)
+            # The added line belongs to the selection: it starts at the line's start.
+            line_start = lf_text.rfind("\n", 0, sel.start) + 1
+            sel_start = _to_doc(text, line_start)
+        elif family == "rename":
             expected_lf = rename_local(lf_text, sel)
         elif family == "comment":
             expected_lf = add_comment(lf_text, sel, rng)
@@ -653,17 +792,21 @@ def _cases_for(
             except SyntaxError:
                 continue
             del exp_tree
-        for how in presentations:
+        made = 0
+        for how in usage.order("presentation", PRESENTATIONS):
+            if made == PER_FAMILY:
+                break
             try:
                 reply = present(
-                    expected, start, new_end, _shifted(sel, expected_lf, lf_text), how, unit
+                    expected, sel_start, new_end, _shifted(sel, expected_lf, lf_text), how, unit
                 )
             except (SyntaxError, AssertionError):
                 reply = None
             if reply is None:
                 continue
+            made += 1
             out.append(
-                Case(
+                case := Case(
                     id=f"{label} {sel.kind} {variant} {family} {how}",
                     kind=sel.kind,
                     presentation=how,
@@ -676,6 +819,7 @@ def _cases_for(
                     expected=expected,
                 )
             )
+            usage.add(case)
     return out
 
 

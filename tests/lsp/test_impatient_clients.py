@@ -217,3 +217,41 @@ async def test_truthful_client_gets_applied_before_its_didchange_arrives(
     assert client.text(URI) == refactored(sample).replace(
         'return "<" + name + ">"', 'return f"<{name}>"'
     )
+
+
+async def test_an_edit_refused_with_an_error_for_an_older_version_moves_onto_the_new_text(
+    start_lsp, model_server, sample
+):
+    """Eglot answers an edit for an older version with an error (not ``applied: false``),
+    and its didChange for the typing that made it older follows from an idle timer. The
+    server takes the error as a refusal, waits for that didChange and sends the edit again,
+    moved onto the new text; before, the error ended the command as an internal error."""
+    info, caps = IMPATIENT["no-progress"]
+    model_server.enqueue(Step(fixture="refactor_basic", hold=True))
+    client = await start_lsp(caps=caps, client_info=info)
+    client.open(URI, sample)
+    action = await refactor_action(client, URI, find(sample, "total = 0"))
+    result = await _answered_while_the_model_holds(client, model_server, action)
+    assert result["kind"] == "started"
+
+    late = LateDidChange(client)
+    client.edit(URI, 0, 0, "# typed while m2-1 was thinking\n")  # its didChange is held
+    refusals: list[int | None] = []
+    apply_as_usual = client._on_apply_edit
+
+    def eglot_apply(params: types.ApplyWorkspaceEditParams) -> Any:
+        version = params.edit.document_changes[0].text_document.version
+        if version != client.docs[URI][0]:
+            refusals.append(version)
+            asyncio.get_running_loop().call_soon(late.flush)  # after the error answer
+            raise RuntimeError(f"Edits on `shop.py' require version {version}, you have more")
+        answer = apply_as_usual(params)
+        late.flush()
+        return answer
+
+    client._on_apply_edit = eglot_apply  # type: ignore[method-assign]
+    model_server.release()
+    await client.wait_until(lambda: [m for m in client.shown() if APPLIED.fullmatch(m)])
+    assert refusals == [1]
+    assert client.text(URI) == "# typed while m2-1 was thinking\n" + refactored(sample)
+    assert client.errors_shown() == []

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,7 +56,14 @@ def imported_before_initialize_answer(command: list[str]) -> list[str]:
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    # Drained on a thread: a full stderr pipe would stop the server before it answers.
+    err = bytearray()
+    drain = threading.Thread(target=lambda: err.extend(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    drain.start()
+    # A hung server is killed after WAIT_S, which ends the read below with an error.
+    watchdog = threading.Timer(WAIT_S, proc.kill)
+    watchdog.start()
     try:
         initialize = {"processId": os.getpid(), "rootUri": None, "capabilities": {}}
         proc.stdin.write(_framed({"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -67,14 +75,16 @@ def imported_before_initialize_answer(command: list[str]) -> list[str]:
         proc.stdin.write(_framed({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
         proc.stdin.write(_framed({"jsonrpc": "2.0", "method": "exit"}))
         proc.stdin.flush()
-        _, err = proc.communicate(timeout=WAIT_S)
+        proc.wait(timeout=WAIT_S)
+        drain.join(WAIT_S)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     return [
         line.rsplit("|", 1)[-1].strip()
-        for line in err.decode("utf-8", "replace").splitlines()
+        for line in bytes(err).decode("utf-8", "replace").splitlines()
         if line.startswith("import time:") and "|" in line
     ]
 

@@ -94,14 +94,24 @@ async def test_giving_up_is_its_own_sentence(
     assert error.message.endswith(" m21-lsp gave up after 3 attempts (maxAttempts)."), error.message
 
 
+SPENT = {"prompt_tokens": 900, "completion_tokens": 777}
+
+
 @pytest.mark.parametrize(
     "step",
     [
-        Step(content="<think>Let me weigh the loop against sum() and", finish_reason="stop"),
         Step(content="<think>Let me weigh the loop", finish_reason="length"),
-        Step(content="", reasoning_content="Let me weigh the loop", finish_reason="stop"),
+        Step(content="", reasoning_content="Let me weigh the loop", finish_reason="length"),
+        # Some gateways say "stop" for a cut-off reply: the usage shows the budget was spent.
+        Step(content="<think>Let me weigh the loop and", finish_reason="stop", usage=SPENT),
+        Step(content="", reasoning_content="Let me weigh", finish_reason="stop", usage=SPENT),
     ],
-    ids=["unclosed-think-stop", "unclosed-think-length", "reasoning-only"],
+    ids=[
+        "unclosed-think-length",
+        "reasoning-only-length",
+        "unclosed-stop-spent",
+        "only-stop-spent",
+    ],
 )
 async def test_a_reply_that_ends_while_thinking_says_so(
     model_server: ScriptedModelServer, sentinel_key: str, step: Step
@@ -114,6 +124,31 @@ async def test_a_reply_that_ends_while_thinking_says_so(
     ), error.message
     assert "M21_MAX_TOKENS" in error.message and "777" in error.message
     assert len(model_server.requests) == 1  # not retried: the same budget would end the same
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Step(content="", reasoning_content="Let me weigh the loop", finish_reason="stop"),
+        Step(content="<think>Let me weigh the loop against sum() and", finish_reason="stop"),
+    ],
+    ids=["reasoning-only-stop", "unclosed-think-stop"],
+)
+async def test_a_complete_reply_with_only_reasoning_is_not_blamed_on_max_tokens(
+    model_server: ScriptedModelServer, sentinel_key: str, step: Step
+) -> None:
+    """finish_reason "stop" and a usage far below the budget: raising maxTokens would not
+    help, so the message does not lead with it (issue 19); the draft is never applied."""
+    model_server.enqueue(step)
+    error = await failure(model_server, sentinel_key, max_tokens=777)
+    assert not isinstance(error, TruncatedReply)
+    assert error.kind == "reply"
+    assert error.message.startswith(
+        "The model endpoint sent only reasoning and no answer, although it reported the reply "
+        "as complete (finish reason 'stop')."
+    ), error.message
+    assert "--reasoning-parser" in error.message
+    assert len(model_server.requests) == 1
 
 
 async def test_missing_usage_is_unknown_not_zero(
@@ -131,6 +166,7 @@ async def test_missing_usage_is_unknown_not_zero(
             "promptTokens": None,
             "completionTokens": None,
             "reasoningTokens": None,
+            "cachedTokens": None,
             "creditsUsed": None,
             "reported": False,
         }
@@ -138,3 +174,26 @@ async def test_missing_usage_is_unknown_not_zero(
     assert given.usage.reported is True
     assert given.usage.describe() == "1,200 prompt + 34 completion tokens, 3 credits"
     assert given.usage.as_dict()["promptTokens"] == 1200
+
+
+async def test_cached_prompt_tokens_are_read_summed_and_shown(
+    model_server: ScriptedModelServer, sentinel_key: str
+) -> None:
+    usage = {
+        "prompt_tokens": 1200,
+        "completion_tokens": 34,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+    }
+    model_server.enqueue(
+        Step(fixture="refactor_basic", usage=usage),
+        Step(fixture="refactor_basic", usage=usage, stream=False),
+    )
+    async with ModelClient(settings_for(model_server, sentinel_key)) as client:
+        streamed = await client.complete(MESSAGES)
+        whole = await client.complete(MESSAGES)
+    assert streamed.usage.cached_tokens == whole.usage.cached_tokens == 1024
+    assert streamed.usage.describe() == (
+        "1,200 prompt (1,024 cached) + 34 completion tokens, 3 credits"
+    )
+    assert streamed.usage.as_dict()["cachedTokens"] == 1024
+    assert client.usage.cached_tokens == 2048  # summed over calls, like a repair turn's

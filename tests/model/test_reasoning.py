@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from m21_lsp.model.reasoning import ReasoningStripper, Split, strip_reasoning
+from m21_lsp.model.reasoning import (
+    CLOSE_TAGS,
+    OPEN_TAGS,
+    ReasoningStripper,
+    Split,
+    strip_reasoning,
+)
 from m21_lsp.testing.scripted_server import load_reply
 
 
@@ -103,13 +109,68 @@ def test_phase_switches_to_writing_after_the_block() -> None:
     assert stripper.result() == Split("working hard", "Here", True)
 
 
-def test_text_without_opening_tag_is_released_at_the_first_fence() -> None:
+def test_text_without_opening_tag_is_held_until_the_closing_tag_or_the_end() -> None:
     stripper = ReasoningStripper()
     assert stripper.feed("Sure, here it is:\n") == ""
     assert stripper.phase == "thinking"
-    assert stripper.feed("```py") == "Sure, here it is:\n```py"
-    assert stripper.phase == "writing"
-    assert stripper.feed("\n</think>\n") == "\n</think>\n"
+    # A fence no longer ends the search: M2's thinking drafts code in fences.
+    assert stripper.feed("```py\nx = 1\n```\n") == ""
+    assert stripper.phase == "thinking"
+    assert stripper.finish() == "Sure, here it is:\n```py\nx = 1\n```\n"
+    assert stripper.result() == Split("", "Sure, here it is:\n```py\nx = 1\n```\n", True)
+
+
+def test_an_orphan_closing_tag_after_a_fenced_draft_ends_the_reasoning() -> None:
+    """The issue's shape: the chat template put <think> in the prompt, the thinking holds a
+    draft in a fence, and the answer follows the orphan </think>. The draft is reasoning."""
+    reply = (
+        "Let me draft it.\n```python\ndef f():\n    return 'draft'\n```\n"
+        "That works but is clumsy.\n</think>\n\n```python\ndef f():\n    return 'final'\n```\n"
+    )
+    split = strip_reasoning(reply)
+    assert "'draft'" in split.reasoning and "'draft'" not in split.text
+    assert split.text == "```python\ndef f():\n    return 'final'\n```\n"
+    stripper = ReasoningStripper()
+    assert stripper.feed(reply[: reply.index("</think>") + 3]) == ""
+    assert stripper.phase == "thinking"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<mm:think>plan</mm:think>\nanswer", Split("plan", "answer", True)),
+        ("plan\n</mm:think>\nanswer", Split("plan", "answer", True)),
+        ("<think>plan</mm:think>\nanswer", Split("plan", "answer", True)),
+        ("<minimax:think>plan</minimax:think>answer", Split("plan", "answer", True)),
+        # The degraded close seen in production ends at its last tag.
+        ("plan\n</mm></minimax:think>\nanswer", Split("plan\n</mm>", "answer", True)),
+        # Code that holds the string is in a fence or a code span: never a close.
+        (
+            "use `</think>` here\n```\n</think>\n```\n",
+            Split("", "use `</think>` here\n```\n</think>\n```\n", True),
+        ),
+        (
+            "x\n```python\ny = '</mm:think>'\n```\n</think>\nz",
+            Split("x\n```python\ny = '</mm:think>'\n```", "z", True),
+        ),
+        # A prose line that starts with backticks and goes on is not a fence.
+        (
+            "I could write ```x``` or\n``` but that is only a thought.\n</think>\nok",
+            Split("I could write ```x``` or\n``` but that is only a thought.", "ok", True),
+        ),
+        # An opened block whose thinking left a fence open still ends at its closing tag.
+        ("<think>draft\n```\ncode\n</think>final", Split("draft\n```\ncode", "final", True)),
+        (
+            "a\r\n```\r\n</think>\r\n```\r\n</think>\r\nb",
+            Split("a\r\n```\r\n</think>\r\n```", "b", True),
+        ),
+    ],
+)
+def test_closing_tag_variants_fences_and_code_spans(text: str, expected: Split) -> None:
+    assert strip_reasoning(text) == expected
+    visible, split, _ = stream(text, list(range(len(text))))
+    assert split == expected
+    assert visible == expected.text
 
 
 def test_feed_after_finish_is_a_bug() -> None:
@@ -126,6 +187,11 @@ _PIECES = st.sampled_from(
         "</think>",
         "<thinking>",
         "</thinking>",
+        "<mm:think>",
+        "</mm:think>",
+        "```py\n",
+        "``` no\n",
+        "a `",
         "<th",
         "ink>",
         "</",
@@ -164,5 +230,5 @@ def test_only_one_block_is_removed(text: str) -> None:
     split = strip_reasoning(text)
     # Whatever was removed is a prefix: the visible text is always a suffix of the input.
     assert text.endswith(split.text)
-    if not text.lstrip().startswith(("<think>", "<thinking>")) and "</think" not in text:
+    if not text.lstrip().startswith(OPEN_TAGS) and not any(t in text for t in CLOSE_TAGS):
         assert split.text == text

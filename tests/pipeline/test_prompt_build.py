@@ -26,7 +26,7 @@ def test_system_prompt_states_the_contract() -> None:
     text = (SOURCES / "shapes_classes.py").read_text()
     system, user = prompt.refactor_messages(text, *_grow(text))
     assert system["role"] == "system" and user["role"] == "user"
-    rules = system["content"]
+    rules = user["content"].split("Selected code", 1)[1]  # the rules follow the code
     assert "exactly one fenced code block" in rules
     assert "complete" in rules and "replacement" in rules
     assert "Preserve behaviour" in rules
@@ -55,8 +55,9 @@ def test_fix_variant_lists_diagnostics() -> None:
     system, user = prompt.refactor_messages(
         text, *_grow(text), diagnostics=("F841 local variable 'x' is assigned but never used",)
     )
-    assert "fixing problems" in system["content"]
-    assert "exactly one fenced code block" in system["content"]
+    assert "fix the problems" in user["content"]
+    assert "exactly one fenced code block" in user["content"]
+    assert system == prompt.refactor_messages(text, *_grow(text))[0]  # one system prompt
     assert "- F841 local variable 'x' is assigned but never used" in user["content"]
     assert prompt.DEFAULT_INSTRUCTION not in user["content"]
 
@@ -138,8 +139,9 @@ def test_minified_long_lines_are_clipped() -> None:
 def test_non_python_document_uses_its_language() -> None:
     text = "function add(a, b) {\n  return a + b;\n}\n"
     system, user = prompt.refactor_messages(text, 0, len(text), language_id="javascript")
-    assert "```javascript" in system["content"]
-    assert "import line at the very top" not in system["content"]
+    assert "(```javascript)" in user["content"]
+    assert "import line at the very top" not in user["content"]
+    assert "JavaScript engineer" in system["content"]
     assert "```javascript\nfunction add" in user["content"]
 
 
@@ -224,3 +226,36 @@ def test_module_imports_are_the_top_level_imports_python_sees(path: Path) -> Non
         expected.append("\n".join(line[: prompt.MAX_CONTEXT_LINE] for line in whole))
     got = prompt._module_imports(text, 10**9)
     assert [g.replace(" …", "") for g in got] == expected[: prompt.MAX_IMPORT_LINES]
+
+
+def _shared_prefix(a: list[dict[str, str]], b: list[dict[str, str]]) -> str:
+    """The text two requests share from their first byte, as an endpoint's prompt cache
+    sees them (messages in order)."""
+    x = "".join(m["role"] + "\n" + m["content"] + "\n" for m in a)
+    y = "".join(m["role"] + "\n" + m["content"] + "\n" for m in b)
+    n = 0
+    while n < min(len(x), len(y)) and x[n] == y[n]:
+        n += 1
+    return x[:n]
+
+
+def test_actions_on_the_same_file_share_a_long_identical_prefix() -> None:
+    """MiniMax caches prompt prefixes of 512+ tokens: the system prompt and what depends
+    only on the file come first, byte-stable, whatever the action asks."""
+    text = (SOURCES / "shapes_classes.py").read_text()
+    start, end = _grow(text)
+    refactor = prompt.refactor_messages(text, start, end, instruction="Add type hints")
+    fix = prompt.refactor_messages(text, start, end, diagnostics=("F841 unused x",))
+    pairs = prompt.refactor_messages(text, start, end, edit_format="replace")
+    selected = text[start:end].strip().split("\n")[-1].strip()
+    for other in (fix, pairs):
+        shared = _shared_prefix(refactor, other)
+        # The whole context and the selection itself are shared, not only the system prompt.
+        assert selected in shared and "Imports of the module" in shared
+        assert len(shared) >= 0.8 * len(refactor[1]["content"]) - 2000
+    # Another selection in the same file still shares the system prompt and the imports.
+    other_start = text.index("class ")
+    elsewhere = prompt.refactor_messages(text, other_start, text.index("\n", other_start) + 1)
+    shared = _shared_prefix(refactor, elsewhere)
+    assert "Imports of the module" in shared and shared.count("import") >= 1
+    assert "lines " not in refactor[1]["content"].split("Selected code", 1)[0]

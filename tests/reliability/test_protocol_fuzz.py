@@ -69,6 +69,26 @@ def reset(driver: Driver, model: ScriptedModelServer) -> tuple[int, int, int]:
     return len(model.requests), len(driver.messages), len(driver.apply_log)
 
 
+async def check_untouched(
+    driver: Driver,
+    model: ScriptedModelServer,
+    seen: tuple[int, int, int],
+    *,
+    model_called: bool = False,
+) -> None:
+    """The server is alive and answering, sent no edit, and (unless allowed) asked the model
+    nothing since ``seen``; the document is as it was; no traceback was shown."""
+    requests, messages, applies = seen
+    assert await driver.responsive()
+    assert driver.alive
+    new_messages = driver.messages[messages:]
+    assert len(driver.apply_log) == applies, "an edit was sent"
+    assert driver.text(URI) == TEXT
+    if not model_called:
+        assert len(model.requests) == requests, "a request reached the model"
+    assert "Traceback" not in "".join(m.message for m in new_messages)
+
+
 async def check_failed_cleanly(
     driver: Driver,
     model: ScriptedModelServer,
@@ -77,24 +97,22 @@ async def check_failed_cleanly(
     *,
     model_called: bool = False,
 ) -> None:
+    """A command that failed: a JSON-RPC error, or a result that says why (not applied,
+    a reason, not internal) and is shown as exactly one error or warning message; and
+    nothing was touched (:func:`check_untouched`)."""
     kind, value = outcome
-    requests, messages, applies = seen
-    assert await driver.responsive()
-    assert driver.alive
-    new_messages = driver.messages[messages:]
+    assert kind in ("result", "error"), outcome
     if kind == "result":
         assert isinstance(value, dict), value
         assert value.get("applied") is False, value
         assert value.get("reason"), value
         assert value.get("kind") != "internal", value
-        shown = [m for m in new_messages if value["message"] in m.message]
-        assert len(shown) == 1, (value, [m.message for m in new_messages])
+        shown = [m for m in driver.messages[seen[1] :] if value["message"] in m.message]
+        assert len(shown) == 1, (value, [m.message for m in driver.messages[seen[1] :]])
         assert shown[0].type in (types.MessageType.Error, types.MessageType.Warning)
-    assert len(driver.apply_log) == applies
-    assert driver.text(URI) == TEXT
-    if not model_called:
-        assert len(model.requests) == requests, "a request reached the model"
-    assert "Traceback" not in "".join(m.message for m in new_messages)
+    else:
+        assert isinstance(value, JsonRpcException), value
+    await check_untouched(driver, model, seen, model_called=model_called)
 
 
 def arg(**overrides: Any) -> dict[str, Any]:
@@ -157,9 +175,9 @@ async def test_bad_command_arguments_fail_cleanly(
 
 async def test_an_unknown_command_is_an_error(lsp: Driver, fuzz_model: ScriptedModelServer) -> None:
     seen = reset(lsp, fuzz_model)
-    kind, _ = await command(lsp, "m21.doesNotExist", [arg()])
-    assert kind == "error"
-    await check_failed_cleanly(lsp, fuzz_model, seen, ("error", None))
+    outcome = await command(lsp, "m21.doesNotExist", [arg()])
+    assert outcome[0] == "error", outcome
+    await check_failed_cleanly(lsp, fuzz_model, seen, outcome)
 
 
 def _instant_requests(start: tuple[int, int], end: tuple[int, int]) -> list[tuple[str, Any]]:
@@ -191,11 +209,24 @@ async def test_odd_positions_in_instant_requests(
     start: tuple[int, int],
     end: tuple[int, int],
 ) -> None:
+    """Positions past the end or reversed are valid LSP (a client clamps and orders them):
+    each request gets a result, never an error; any action offered carries an ordered
+    range inside the document, and hover has nothing to show (nothing was explained)."""
     seen = reset(lsp, fuzz_model)
+    lines = TEXT.count("\n")
     for method, params in _instant_requests(start, end):
         kind, value = await answer(lsp, method, params)
-        assert kind in ("result", "error"), (method, value)
-    await check_failed_cleanly(lsp, fuzz_model, seen, ("error", None))
+        assert kind == "result", (method, value)
+        if method == types.TEXT_DOCUMENT_HOVER:
+            assert value is None, value
+            continue
+        assert isinstance(value, list), value
+        for action in value:
+            rng = action["command"]["arguments"][0]["range"]
+            first = (rng["start"]["line"], rng["start"]["character"])
+            last = (rng["end"]["line"], rng["end"]["character"])
+            assert first <= last and last[0] <= lines, action
+    await check_untouched(lsp, fuzz_model, seen)
 
 
 async def test_invalid_positions_in_instant_requests_get_an_error_response(
@@ -209,7 +240,7 @@ async def test_invalid_positions_in_instant_requests_get_an_error_response(
             except JsonRpcException:
                 continue  # an error response: what the specification asks for
             raise AssertionError(f"{method} answered {result!r} to invalid positions")
-    await check_failed_cleanly(lsp, fuzz_model, seen, ("error", None))
+    await check_untouched(lsp, fuzz_model, seen)
 
 
 async def test_the_server_survives_requests_it_cannot_parse(
@@ -220,7 +251,7 @@ async def test_the_server_survives_requests_it_cannot_parse(
     for method, params in _instant_requests((-1, -4), (2**40, 0)):
         with pytest.raises(JsonRpcException):
             await lsp.raw_request(method, params, timeout=3)
-    await check_failed_cleanly(lsp, fuzz_model, seen, ("error", None))
+    await check_untouched(lsp, fuzz_model, seen)
 
 
 @pytest.mark.parametrize(
@@ -439,9 +470,11 @@ async def test_random_command_arguments_never_hurt_the_server(
     lsp: Driver, fuzz_model: ScriptedModelServer
 ) -> None:
     rng = random.Random(5)
+    applied = 0
     for round_ in range(120):
         seen = reset(lsp, fuzz_model)
         arguments = [_random_json(rng) for _ in range(rng.randrange(3))]
+        name = rng.choice(["m21.refactor", "m21.explain", "m21.fix"])
         if rng.random() < 0.5:
             arguments = [
                 {
@@ -451,12 +484,44 @@ async def test_random_command_arguments_never_hurt_the_server(
                     **({"instruction": _random_json(rng)} if rng.random() < 0.3 else {}),
                 }
             ]
-        name = rng.choice(["m21.refactor", "m21.explain", "m21.fix"])
+        elif rng.random() < 0.4:
+            # A well-formed refactor of whole lines (the first may be negative, the last
+            # past the end), so that some requests reach the model and apply. Never an
+            # empty range: that one means the block at the cursor, not the range.
+            lines = sorted(rng.sample(range(-1, 13), 2))
+            arguments = [
+                {
+                    "uri": URI,
+                    "version": rng.choice([1, None]),
+                    "range": {
+                        "start": {"line": lines[0], "character": rng.choice([0, 0, -1])},
+                        "end": {"line": lines[1], "character": 0},
+                    },
+                }
+            ]
+            name = "m21.refactor"
         kind, value = await command(lsp, name, json.loads(json.dumps(arguments)))
         assert await lsp.responsive(), (round_, arguments)
         if kind == "result":
             assert isinstance(value, dict) and value.get("kind") != "internal", (arguments, value)
-            if value.get("applied"):
-                continue  # a valid request slipped through: fine, and exact (checked below)
-        assert len(lsp.apply_log) == seen[2] or lsp.text(URI).count("def f") == 1
+        if kind == "result" and value.get("applied"):
+            # A valid request slipped through: one edit, inside the range it named.
+            assert len(lsp.apply_log) == seen[2] + 1, (arguments, value)
+            check_applied_inside(lsp.text(URI), arguments[0]["range"])
+            applied += 1
+            continue
+        # Anything else applied nothing: no edit was even sent, the text is as it was.
+        assert len(lsp.apply_log) == seen[2], (arguments, value)
+        assert lsp.text(URI) == TEXT, (arguments, value)
     assert lsp.alive
+    assert applied, "no request was valid: the applied branch above was never checked"
+
+
+def check_applied_inside(text: str, rng: dict[str, Any]) -> None:
+    """``text`` is ``TEXT`` with the reply's code in place of the (clamped, ordered) range
+    and nothing else changed: the lines above and below it are ``TEXT``'s."""
+    a, b = sorted(clamped(TEXT, rng[k]["line"], rng[k]["character"]) for k in ("start", "end"))
+    above = TEXT[: TEXT.rfind("\n", 0, a) + 1]
+    below = TEXT[b:] if b == 0 or TEXT[b - 1] == "\n" else TEXT[TEXT.find("\n", b) + 1 :]
+    assert text.startswith(above) and text.endswith(below), (rng, text)
+    assert "return 1 + x" in text[len(above) : len(text) - len(below)], (rng, text)

@@ -38,14 +38,19 @@ async def test_soak_faults_under_load(
     [
         ("overwrite", "it overwrote that change"),
         ("refuse", "got a clean reply on a function untouched meanwhile but ended 'stale'"),
+        ("on-its-way", "says its edit changed on its way to the editor, but"),
+        ("kept-changing", "says the document kept changing, but"),
+        ("leak-memory", "server memory grew past the bound"),
+        ("leak-task", "asyncio tasks left"),
     ],
 )
-async def test_the_soak_fails_a_server_that_breaks_the_rule_for_changed_code(
+async def test_the_soak_fails_a_server_that_breaks_one_of_its_rules(
     model_server: ScriptedModelServer, sentinel_key: str, sabotage: str, caught: str
 ) -> None:
     """A soak that passes any server proves nothing: one that lands an edit over the
-    user's typing, or refuses edits it could have made, must fail it, and for that
-    reason.
+    user's typing, refuses edits it could have made, refuses with an honest refusal's
+    words what it never tried to send, keeps memory or tasks from every command, must
+    fail it, and for that reason (``debug_server.py`` says how each one is broken).
 
     Whether the user types into a function while its command runs depends on timing,
     so a loaded machine can let one seeded run pass without giving the sabotage a

@@ -340,3 +340,51 @@ def test_a_workspace_cannot_turn_redaction_off_but_the_user_can() -> None:
     assert mine.set_workspace({"m21": {"redactSecrets": False}}).redact_secrets is False
     assert mine.problems() == []
     assert SettingsLayers(environ={"M21_REDACT_SECRETS": "0"}).current.redact_secrets is False
+
+
+def test_a_pair_sent_as_a_structured_tool_call_gets_its_secret_back() -> None:
+    """Structured ``tool_calls`` are not in the reply's text: their JSON arguments are
+    restored too (a value with quotes must stay valid JSON), and a pair whose old text quotes
+    the placeholder matches the selection as the prompt showed it."""
+    import json
+
+    from m21_lsp.model.types import ToolCall
+
+    model_sent: list[list[dict[str, str]]] = []
+
+    class ToolModel:
+        async def complete(
+            self, messages: list[dict[str, str]], *, on_progress: Any = None
+        ) -> Completion:
+            model_sent.append(messages)
+            token_line = next(
+                line for line in selected_code(messages[-1]["content"]).splitlines()
+                if "token =" in line
+            ).strip()
+            assert not leaked(token_line)
+            args = json.dumps(
+                {"old_text": token_line, "new_text": token_line + "  # the service token"}
+            )
+            return Completion(
+                raw="", text="", reasoning="", finish_reason="tool_calls",
+                tool_calls=[ToolCall("replace", args)],
+            )
+
+    req = pipeline.RefactorRequest(
+        text=SOURCE, start=SOURCE.index("def connect"), end=len(SOURCE), path="app.py"
+    )
+    result = asyncio.run(pipeline.refactor(req, Settings(edit_format="replace"), ToolModel()))
+    assert not leaked(repr(model_sent))
+    assert f'token = "{GH}"  # the service token\n' in result.new_text
+    assert result.new_text.replace("  # the service token", "") == SOURCE
+
+
+def test_restore_json_keeps_a_value_with_quotes_valid_json() -> None:
+    import json
+
+    r = redact.Redactor("app.py")
+    r.redact([{"role": "user", "content": f'token = "{GH}"\n'}])
+    placeholder = PLACEHOLDER.search(r.hide(GH))
+    assert placeholder is not None
+    args = json.dumps({"new_text": f'x = "{placeholder.group(0)}"'})
+    assert json.loads(r.restore_json(args, strict=True)) == {"new_text": f'x = "{GH}"'}

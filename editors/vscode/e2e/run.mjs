@@ -528,6 +528,83 @@ const steps = {
     return { selection, menu, screenshot, retries, explanation, explanationShot };
   },
 
+  // The live view (docs/preview.md): the model stalls mid-reply (scenario.releaseUrl lets
+  // it go); the new code must be on screen, in a read-only diff beside the file, while the
+  // file and the editor are untouched and before the Refactor Preview exists. Then the edit
+  // goes through the Refactor Preview as always, and the live view closes.
+  async refactor_live(page) {
+    const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
+    const live = page.locator(".tab", { hasText: "m2-1 (live)" }).first();
+    const { retries } = await lightBulbPick(page, "Refactor with m2-1", live);
+    const marker = scenario.expect.liveMarker;
+    await page.waitForFunction(
+      (m) =>
+        [...document.querySelectorAll(".monaco-diff-editor .view-lines")].some((el) =>
+          el.textContent.replace(/\u00a0/g, " ").includes(m),
+        ),
+      marker,
+      { timeout: WAIT },
+    );
+    const liveText = await page.evaluate(() =>
+      [...document.querySelectorAll(".monaco-diff-editor .view-lines")]
+        .map((el) => el.textContent.replace(/\u00a0/g, " "))
+        .join("\n"),
+    );
+    const liveTab = (await live.textContent()).trim();
+    const previewWhileLive = await previewPanel(page).isVisible();
+    const diskWhileLive = readDisk();
+    const editorWhileLive = await editorText(page);
+    const screenshot = await shot(page, "refactor-live");
+    const released = await globalThis.fetch(scenario.releaseUrl, { method: "POST" });
+    const panel = await waitPreview(page);
+    await panel.locator(".monaco-list-row").first().click();
+    await page.keyboard.press("Home");
+    await page.keyboard.press("Space");
+    await page.waitForFunction(
+      () => [...document.querySelectorAll(".bulk-edit-panel input.edit-checkbox")].some((box) => box.checked),
+      null,
+      { timeout: WAIT },
+    );
+    const apply = await previewButton(panel, "Apply");
+    await apply.click();
+    await waitPreviewClosed(page);
+    // The command answers once the edit landed; the live view goes with it.
+    await live.waitFor({ state: "detached", timeout: WAIT });
+    const disk = await waitSaved(page, scenario.expect.appliedMarker);
+    const outcome = await waitStatusTooltip(page, "applied");
+    return {
+      selection,
+      retries,
+      liveTab,
+      liveText,
+      previewWhileLive,
+      diskWhileLive,
+      editorWhileLive,
+      screenshot,
+      releaseStatus: released.status,
+      liveTabsAfter: await page.locator(".tab", { hasText: "m2-1 (live)" }).count(),
+      disk,
+      outcome,
+    };
+  },
+
+  // The explanation panel fills in while the model writes: the model stalls after the first
+  // words; the panel must show them (titled "writing…"), then the rest once released.
+  async explain_live(page) {
+    const selection = await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
+    await runCommand(page, "m2-1: Explain Selection");
+    const writing = page.locator(".tab", { hasText: "writing…" }).first();
+    await writing.waitFor({ timeout: WAIT });
+    const partial = await webviewText(page, "#m21-explanation", scenario.expect.explainPartial);
+    const tabWhileWriting = (await writing.textContent()).trim();
+    const screenshot = await shot(page, "explanation-live");
+    const released = await globalThis.fetch(scenario.releaseUrl, { method: "POST" });
+    const text = await webviewText(page, "#m21-explanation", scenario.expect.explanationSentence);
+    await writing.waitFor({ state: "detached", timeout: WAIT });
+    const tab = page.locator(".tab", { hasText: "m2-1: Explanation" }).first();
+    return { selection, partial, tabWhileWriting, screenshot, releaseStatus: released.status, text, tab: (await tab.textContent()).trim() };
+  },
+
   async explain(page) {
     const selection = await selectLines(page, scenario.expect.explainSelection.first, scenario.expect.explainSelection.last);
     await runCommand(page, "m2-1: Explain Selection");

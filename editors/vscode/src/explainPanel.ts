@@ -35,6 +35,7 @@ export class ExplainPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.shown++; // a render still in flight must not reopen it
     this.panel?.dispose();
   }
 }

@@ -38,6 +38,9 @@ export class LivePreview implements vscode.TextDocumentContentProvider, vscode.D
   readonly onDidChange = this.changed.event;
   private readonly views = new Map<string, View>();
   private readonly registration: vscode.Disposable;
+  // The explanation the panel is filling in, if any: a `cleared` for it closes the panel, so
+  // that a cancelled or failed explanation is not left looking unfinished ("writing…").
+  private explaining: string | undefined;
 
   constructor(
     private readonly panel: ExplainPanel,
@@ -62,7 +65,13 @@ export class LivePreview implements vscode.TextDocumentContentProvider, vscode.D
       return;
     }
     if (params.kind === "explain") {
-      if (params.state !== "cleared" && params.text) {
+      if (params.state === "cleared") {
+        if (this.explaining === params.id) {
+          this.explaining = undefined;
+          this.panel.dispose();
+        }
+      } else if (params.text) {
+        this.explaining = params.state === "streaming" ? params.id : undefined;
         const writing = params.state === "streaming" ? " (writing…)" : "";
         void this.panel.show(params.text, `${this.explainTitle(params)}${writing}`);
       }

@@ -13,6 +13,7 @@ export interface ServerUsage {
   promptTokens: number | null;
   completionTokens: number | null;
   reasoningTokens: number | null;
+  cachedTokens: number | null; // prompt tokens served from the endpoint's prompt cache
   creditsUsed: number | null;
   reported: boolean;
 }

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lsprotocol import types
 from pygls import uris
+from pygls.exceptions import JsonRpcException
 
 from ..config import Settings
 from ..errors import SecretFileRefused, StaleDocument, UsageError, scrub
@@ -92,6 +93,10 @@ APPLY_ATTEMPTS = 3
 # that reports none has not applied it (it answers "applied" for edits it skipped or the user
 # declined); for other clients, how long the next edit waits for the previous one's.
 APPLY_SETTLE_SECONDS = 10.0
+# Eglot answers an edit for an older version with an error, and sends the didChange of the
+# typing that made it older from an idle timer half a second after the last key: wait this
+# long for it before calling the refusal final.
+REFUSAL_SETTLE_SECONDS = 1.5
 
 
 async def _current(ls: M21Server, uri: str) -> Snapshot:
@@ -145,9 +150,15 @@ async def _apply_locked(
                 warnings=result.warnings,
                 edit=ls.protocol._converter.unstructure(edit),
             )
-        response = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
-        )
+        try:
+            response = await ls.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
+            )
+        except JsonRpcException as exc:
+            # Eglot refuses with an error, not ``applied: false`` (a stale version, or the
+            # user's "no"); the typing that made the version stale may still be on its way.
+            response = types.ApplyWorkspaceEditResult(applied=False, failure_reason=exc.message)
+            await ls.documents.wait_for_change(ls.workspace, snap, REFUSAL_SETTLE_SECONDS)
         if response.applied and not applied_needs_proof(ls.client_info, ls.client_capabilities):
             ls.documents.expect_landing(snap)
             return _applied(ls, run, snap, edits, result)
@@ -398,9 +409,12 @@ async def write_target(
         else None,
     )
     run.progress.stop_cancellable(f"writing {shown}")
-    response = await ls.workspace_apply_edit_async(
-        types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
-    )
+    try:
+        response = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=run.title)
+        )
+    except JsonRpcException as exc:  # eglot refuses with an error (see _apply_locked)
+        response = types.ApplyWorkspaceEditResult(applied=False, failure_reason=exc.message)
     if not response.applied:
         reason = response.failure_reason or "the editor did not apply it"
         message = f"{shown} was not written ({reason})."

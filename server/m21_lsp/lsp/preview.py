@@ -98,6 +98,13 @@ _NO_RANGE = types.Range(
 )
 
 
+def _range_json(rng: types.Range) -> dict[str, dict[str, int]]:
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
+
+
 class LivePreview:
     """The snapshots of one command; ``render`` turns the visible reply into what is shown
     (None: nothing to show yet)."""
@@ -185,7 +192,7 @@ class LivePreview:
             "id": self.id,
             "kind": self.kind,
             "uri": self.uri,
-            "range": self._ls.protocol._converter.unstructure(self.range),
+            "range": _range_json(self.range),
             "text": text,
             "state": state,
         }

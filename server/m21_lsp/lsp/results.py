@@ -37,6 +37,7 @@ class UsageResult(TypedDict):
     promptTokens: int | None
     completionTokens: int | None
     reasoningTokens: int | None
+    cachedTokens: int | None
     creditsUsed: float | None
     reported: bool
 

@@ -359,7 +359,7 @@ class ModelClient:
         acc.feed(obj)
         if len(acc.content) + len(acc.reasoning) > self.settings.max_reply_chars:
             raise too_large(self.settings)
-        if acc.finish_reason is None and acc.content:
+        if acc.finish_reason is None and (acc.content or acc.tool_parts):
             # A whole JSON document cannot have been cut off; some servers omit the reason.
             acc.finish_reason = "stop"
         return acc
@@ -384,7 +384,7 @@ class ModelClient:
                 state.event(data, acc)
         for data in decoder.finish():
             state.event(data, acc)
-        if acc.finish_reason is None and state.done and acc.content:
+        if acc.finish_reason is None and state.done and (acc.content or acc.tool_parts):
             # [DONE] proves the stream ended normally; some gateways drop the reason.
             acc.finish_reason = "stop"
         return acc

@@ -1,15 +1,27 @@
 """Strip the model's leading reasoning block, from a whole reply or while it streams.
 
-M2.1 starts ``content`` with ``<think>…</think>``. Real replies vary: the opening tag may be
-missing (only ``</think>`` arrives), the tag may be ``<thinking>``, and a reply cut off by
-``max_tokens`` may never close the block. We strip exactly one *leading* block and never a
-``<think>`` that appears later (code may legitimately contain that string). Without an
-opening tag, a closing tag counts only when it comes before the first code fence (anything
-after a fence is the answer) and before any later opening tag (which it would pair with).
+M2.x starts ``content`` with ``<think>…</think>``. Real replies vary (each shape is a fixture
+in ``fixtures/endpoint_shapes/`` with the public report it comes from):
 
-The streaming :class:`ReasoningStripper` follows the same rules as :func:`strip_reasoning`
-for every way of chunking the text (property-tested), so progress shown while streaming
-never disagrees with the final result.
+* the opening tag is missing and only the closing tag arrives: servers that put ``<think>``
+  into the prompt through the chat template (vLLM, SGLang, LM Studio, mlx servers);
+* the tags are spelled ``<thinking>``, ``<mm:think>`` or ``<minimax:think>`` (seen in
+  production traffic, once as the degraded ``</mm></minimax:think>``);
+* a reply cut off by ``max_tokens`` never closes the block.
+
+The rule that decides where the reasoning ends: **a closing tag outside any fenced code block
+ends it, wherever it is.** M2's thinking often holds a draft in a fence, so a fence does not
+end the search for an orphan closing tag (the draft is reasoning, never the answer); code
+that contains the string ``</think>`` is inside a fence (or an inline code span), so it never
+counts. Without an opening tag, an opening tag outside a fence before the closing tag means
+the closing tag pairs with it (a later block that belongs to the answer), so nothing is
+stripped. With an opening tag whose closing tag only appears inside a fence (the thinking
+left a fence unclosed), the first closing tag anywhere ends the block, as before.
+
+Scanning is line by line, and a line is judged only once it is complete (or the reply
+ended), so :class:`ReasoningStripper` gives the same result as :func:`strip_reasoning` for
+every way of chunking the text (property-tested). The cost: without an opening tag, nothing
+is visible until a closing tag ends the reasoning or the reply ends.
 """
 
 from __future__ import annotations
@@ -18,16 +30,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ReasoningStripper", "Split", "strip_reasoning"]
+__all__ = ["CLOSE_TAGS", "OPEN_TAGS", "ReasoningStripper", "Split", "strip_reasoning"]
 
-_OPEN_TAGS = ("<think>", "<thinking>")
-_CLOSE = re.compile(r"</think(?:ing)?>")
-# What ends the search for an orphan closing tag: a code fence opening a line (indented
-# fences in lists count too), or an opening tag (then the closing tag pairs with it).
-_GUARD = re.compile(r"(?m)^[ \t]*(?:```|~~~)|<think(?:ing)?>")
-_LONGEST_CLOSE = len("</thinking>")
-# An unfinished last line that could still turn into a fence.
-_FENCE_PREFIX = re.compile(r"[ \t]*(?:`{0,2}|~{0,2})")
+OPEN_TAGS = ("<think>", "<thinking>", "<mm:think>", "<minimax:think>")
+CLOSE_TAGS = tuple(tag.replace("<", "</", 1) for tag in OPEN_TAGS)
+_TAG = re.compile(r"<(/?)(?:think|thinking|mm:think|minimax:think)>")
+_CLOSE = re.compile(r"</(?:think|thinking|mm:think|minimax:think)>")
+# A fence line: three or more backticks or tildes after at most some indentation. It opens a
+# fenced block when what follows is one word at most (``python``, ``py``, nothing): a line
+# like "``` but that is only a thought" is prose in a model's reasoning, not a fence.
+_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
+_BACKTICKS = re.compile(r"`+")
 
 
 @dataclass(frozen=True)
@@ -51,58 +64,101 @@ def _opening(text: str) -> tuple[str, int] | Literal[False] | None:
     """
     stripped = text.lstrip()
     offset = len(text) - len(stripped)
-    for tag in _OPEN_TAGS:
+    for tag in OPEN_TAGS:
         if stripped.startswith(tag):
             return tag, offset + len(tag)
-    if any(tag.startswith(stripped) for tag in _OPEN_TAGS):
+    if any(tag.startswith(stripped) for tag in OPEN_TAGS):
         return False
     return None
 
 
-def _close_before_fence(text: str) -> re.Match[str] | None:
-    """Without an opening tag: the closing tag that ends reasoning, if nothing guards it."""
-    close = _CLOSE.search(text)
-    if close is None:
+def _in_code_span(line: str, at: int) -> bool:
+    """Whether offset ``at`` of ``line`` is inside an inline code span (`` `</think>` ``):
+    a backtick run before it that a run of the same length closes after it."""
+    open_run = ""
+    for run in _BACKTICKS.finditer(line, 0, at):
+        if not open_run:
+            open_run = run.group()
+        elif run.group() == open_run:
+            open_run = ""
+    return bool(open_run) and open_run in line[at:]
+
+
+@dataclass(frozen=True)
+class _Tag:
+    start: int
+    end: int
+    closing: bool
+
+
+class _Scanner:
+    """Fence-aware search for reasoning tags, one complete line at a time."""
+
+    def __init__(self, start: int) -> None:
+        self.pos = start
+        self._fence: tuple[str, int] | None = None
+
+    def next_tag(self, buf: str, *, final: bool) -> _Tag | None:
+        """The next tag outside fences and code spans in the complete lines of ``buf``
+        (the last, unfinished line too when ``final``); ``None`` when there is none yet."""
+        while self.pos < len(buf):
+            newline = buf.find("\n", self.pos)
+            if newline < 0 and not final:
+                return None
+            end = len(buf) if newline < 0 else newline
+            start, self.pos = self.pos, end + 1
+            tag = self._line(buf[start:end], start)
+            if tag is not None:
+                return tag
         return None
-    guard = _GUARD.search(text, 0, close.start())
-    return None if guard else close
+
+    def _line(self, line: str, offset: int) -> _Tag | None:
+        line = line.removesuffix("\r")
+        fence = _FENCE.fullmatch(line)
+        if self._fence is not None:
+            char, length = self._fence
+            run = fence.group(1) if fence else ""
+            if fence and run[0] == char and len(run) >= length and not fence.group(2).strip():
+                self._fence = None
+            return None
+        if fence:
+            run, info = fence.group(1), fence.group(2).strip()
+            if len(info.split()) <= 1 and not (run[0] == "`" and "`" in info):
+                self._fence = (run[0], len(run))
+                return None
+        for match in _TAG.finditer(line):
+            if not _in_code_span(line, match.start()):
+                return _Tag(offset + match.start(), offset + match.end(), bool(match.group(1)))
+        return None
 
 
 def strip_reasoning(text: str) -> Split:
     """Split one leading reasoning block off ``text``."""
-    opening = _opening(text)
-    if opening:
-        _tag, body_start = opening
-        close = _CLOSE.search(text, body_start)
-        if close is None:
-            return Split(text[body_start:].strip(), "", closed=False)
-        return Split(text[body_start : close.start()].strip(), text[close.end() :].lstrip())
-    close = _close_before_fence(text)
-    if close is None:
-        return Split("", text)
-    return Split(text[: close.start()].strip(), text[close.end() :].lstrip())
+    stripper = ReasoningStripper()
+    stripper.feed(text)
+    stripper.finish()
+    return stripper.result()
 
 
 class ReasoningStripper:
     """Incremental :func:`strip_reasoning`: feed chunks, get the visible text as it arrives.
 
-    Until it is known whether the reply starts with reasoning, text is held back (at most
-    the reasoning plus a partial tag): a reply without an opening tag is visible only once a
-    code fence shows there is no ``</think>`` to wait for, or at :meth:`finish`.
+    Until it is known where the reasoning ends, text is held back: with an opening tag, until
+    the closing tag's line is complete; without one, until a closing tag outside fences ends
+    the reasoning, an opening tag shows there is none to strip, or :meth:`finish`.
     """
 
     def __init__(self) -> None:
         self._buf = ""
-        # "start": undecided opening; "open": inside <think>; "orphan": no opening tag,
-        # looking for </think> before a fence; "after": visible text, leading spaces pending;
-        # "visible": pass-through.
+        # "start": undecided opening; "open": inside an opening tag's block; "orphan": no
+        # opening tag, looking for a closing one; "after": visible text, leading spaces
+        # pending; "visible": pass-through.
         self._state = "start"
         self._body_start = 0
+        self._scanner = _Scanner(0)
         self._reasoning = ""
         self._closed = True
-        self._pending_space = ""
         self._text: list[str] = []
-        self._scan_from = 0
         self._finished = False
 
     @property
@@ -112,7 +168,7 @@ class ReasoningStripper:
     @property
     def reasoning(self) -> str:
         """Reasoning text so far (final once the block closed)."""
-        if self._state in ("open",):
+        if self._state == "open":
             return self._buf[self._body_start :].strip()
         if self._state == "orphan":
             return self._buf.strip()
@@ -133,7 +189,7 @@ class ReasoningStripper:
         """End of stream: flush whatever was held back and fix the final split."""
         if self._finished:
             return ""
-        out = self._advance(final=True)
+        out = self._advance(final=True) if self._state not in ("after", "visible") else ""
         self._finished = True
         return out
 
@@ -159,42 +215,42 @@ class ReasoningStripper:
             if opening:
                 self._state = "open"
                 self._body_start = opening[1]
-                self._scan_from = self._body_start
             else:
                 self._state = "orphan"
-                self._scan_from = 0
-        if self._state == "open":
-            close = _CLOSE.search(self._buf, self._scan_from)
-            if close is None:
-                self._scan_from = max(self._body_start, len(self._buf) - _LONGEST_CLOSE)
-                if final:
-                    self._reasoning = self._buf[self._body_start :].strip()
-                    self._closed = False
-                    self._buf = ""
-                return ""
-            return self._close_at(self._body_start, close)
-        # orphan: decide once a closing tag, a fence or an opening tag has fully arrived.
-        # Nothing decisive was complete before ``_scan_from``, so only look from there.
+            self._scanner = _Scanner(self._body_start)
         buf = self._buf
-        close = _CLOSE.search(buf, self._scan_from)
-        guard = _GUARD.search(buf, self._scan_from, close.start() if close else len(buf))
-        if close is not None and guard is None:
-            return self._close_at(0, close)
-        if guard is not None or final:
-            self._buf = ""
-            self._state = "visible"
-            self._text.append(buf)
-            return buf
-        scan_from = len(buf) - _LONGEST_CLOSE
-        line_start = buf.rfind("\n") + 1
-        if _FENCE_PREFIX.fullmatch(buf, line_start):
-            scan_from = min(scan_from, line_start)  # the last line may still become a fence
-        self._scan_from = max(0, scan_from)
+        while True:
+            tag = self._scanner.next_tag(buf, final=final)
+            if tag is None or tag.closing:
+                break
+            if self._state == "orphan":
+                # An opening tag before any closing one: the closing tag pairs with it, so
+                # this reply has no leading reasoning to strip.
+                return self._release()
+        if tag is not None:
+            return self._close_at(tag.start, tag.end)
+        if not final:
+            return ""
+        if self._state == "orphan":
+            return self._release()
+        anywhere = _CLOSE.search(buf, self._body_start)
+        if anywhere is not None:
+            return self._close_at(anywhere.start(), anywhere.end())
+        self._reasoning = buf[self._body_start :].strip()
+        self._closed = False
+        self._buf = ""
         return ""
 
-    def _close_at(self, body_start: int, close: re.Match[str]) -> str:
-        self._reasoning = self._buf[body_start : close.start()].strip()
-        rest = self._buf[close.end() :]
+    def _release(self) -> str:
+        """Everything held back is the answer: there is no reasoning block."""
+        buf, self._buf = self._buf, ""
+        self._state = "visible"
+        self._text.append(buf)
+        return buf
+
+    def _close_at(self, start: int, end: int) -> str:
+        self._reasoning = self._buf[self._body_start : start].strip()
+        rest = self._buf[end:]
         self._buf = ""
         self._state = "after"
         return self._emit(rest) if rest else ""

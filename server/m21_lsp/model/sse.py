@@ -102,6 +102,8 @@ class Delta:
 
     content: str = ""
     reasoning: str = ""
+    tool_arguments: str = ""
+    """Pieces of structured tool-call arguments this chunk added (for progress counts)."""
 
 
 @dataclass
@@ -117,6 +119,8 @@ class ChunkAccumulator:
     error: Any = None
     model: str = ""
     chunks: int = 0
+    tool_parts: dict[int, list[str]] = field(default_factory=dict)
+    """Structured tool calls by their ``index``: [name, argument pieces…]."""
 
     @property
     def content(self) -> str:
@@ -125,6 +129,39 @@ class ChunkAccumulator:
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
+
+    @property
+    def tool_calls(self) -> list[tuple[str, str]]:
+        """(name, arguments JSON text) of every structured call, in index order."""
+        return [(parts[0], "".join(parts[1:])) for _, parts in sorted(self.tool_parts.items())]
+
+    def _tool_delta(self, calls: Any, *, whole: bool) -> str:
+        """Take ``tool_calls`` from a delta (pieces) or a whole message (``whole``); a
+        closing frame that repeats calls already streamed adds nothing."""
+        if not isinstance(calls, list):
+            return ""
+        if whole and self.tool_parts:
+            return ""
+        added = []
+        for position, call in enumerate(calls):
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", position)
+            index = index if isinstance(index, int) else position
+            function = call.get("function")
+            if not isinstance(function, dict):
+                continue
+            parts = self.tool_parts.setdefault(index, [""])
+            name = function.get("name")
+            if isinstance(name, str) and name:
+                parts[0] = name if whole or not parts[0] else parts[0]
+            arguments = function.get("arguments")
+            if isinstance(arguments, dict):  # some gateways send the object itself
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            if isinstance(arguments, str) and arguments:
+                parts.append(arguments)
+                added.append(arguments)
+        return "".join(added)
 
     def feed(self, obj: Any) -> Delta:
         """Take one decoded JSON object; return the text it added."""
@@ -155,12 +192,14 @@ class ChunkAccumulator:
         if isinstance(step, dict):
             delta.content = _text(step.get("content"))
             delta.reasoning = _reasoning_of(step)
+            delta.tool_arguments = self._tool_delta(step.get("tool_calls"), whole=False)
         message = choice.get("message")
         if isinstance(message, dict):
             # A whole message: the non-streamed reply, or a closing frame that repeats what
             # was streamed. Take only what the stream has not already delivered.
             delta.content += _missing(self.content + delta.content, _text(message.get("content")))
             delta.reasoning += _missing(self.reasoning + delta.reasoning, _reasoning_of(message))
+            delta.tool_arguments += self._tool_delta(message.get("tool_calls"), whole=True)
         if delta.content:
             self.content_parts.append(delta.content)
         if delta.reasoning:

@@ -30,12 +30,16 @@ class Usage:
     reasoning_tokens: int = 0
     credits_used: float | None = None
     reported: bool = False
+    cached_tokens: int = 0
+    """Prompt tokens the endpoint served from its prompt cache
+    (``prompt_tokens_details.cached_tokens``); 0 when it does not say."""
 
     def add(self, other: Usage) -> None:
         """Accumulate another call's usage (a repair turn is a second call)."""
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.reasoning_tokens += other.reasoning_tokens
+        self.cached_tokens += other.cached_tokens
         self.reported = self.reported or other.reported
         if other.credits_used is not None:
             self.credits_used = (self.credits_used or 0) + other.credits_used
@@ -47,6 +51,7 @@ class Usage:
             "promptTokens": self.prompt_tokens if known else None,
             "completionTokens": self.completion_tokens if known else None,
             "reasoningTokens": self.reasoning_tokens if known else None,
+            "cachedTokens": self.cached_tokens if known else None,
             "creditsUsed": self.credits_used,
             "reported": known,
         }
@@ -57,9 +62,10 @@ class Usage:
         if not self.reported:
             return "usage not reported" + credits
         thinking = f" ({self.reasoning_tokens:,} thinking)" if self.reasoning_tokens else ""
+        cached = f" ({self.cached_tokens:,} cached)" if self.cached_tokens else ""
         return (
-            f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens"
-            f"{thinking}{credits}"
+            f"{self.prompt_tokens:,} prompt{cached} + {self.completion_tokens:,} completion "
+            f"tokens{thinking}{credits}"
         )
 
 
@@ -145,6 +151,15 @@ def _count(n: int, noun: str) -> str:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A structured tool call of a reply (OpenAI ``tool_calls``), its arguments as the JSON
+    text the endpoint sent (pieces of a stream already joined)."""
+
+    name: str
+    arguments: str
+
+
 @dataclass
 class Completion:
     """One finished model call.
@@ -160,3 +175,6 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     attempts: int = 1
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """Structured tool calls, when the endpoint sent the answer as ``tool_calls`` (never
+    taken from reasoning); ``text`` may then be empty."""

@@ -92,15 +92,36 @@ def _line_of(text: str, base: int, pos: int) -> int:
     return segment.count("\n") + segment.count("\r") - segment.count("\r\n") + 1
 
 
-def _parse_region(text: str, start: int, end: int) -> tuple[ast.Module, int] | None:
-    a, b = pyscan.top_level_region(text, start, max(end - 1, start), proven=True)
-    for lo, hi in ((a, b), (0, len(text))):
+def _parse(text: str, lo: int, hi: int) -> tuple[ast.Module, int] | None:
+    for a, b in ((lo, hi), (0, len(text))):
         try:
-            return ast.parse(text[lo:hi]), lo
+            return ast.parse(text[a:b]), a
         except (SyntaxError, ValueError, RecursionError):
-            if (lo, hi) == (0, len(text)):
+            if (a, b) == (0, len(text)):
                 return None
     return None
+
+
+def _parse_regions(
+    old_text: str, old_span: tuple[int, int], new_text: str, new_span: tuple[int, int]
+) -> tuple[tuple[ast.Module, int] | None, tuple[ast.Module, int] | None]:
+    """The same stretch of the file parsed before and after the edit.
+
+    Each side's region is the smallest proven one around its span; when they do not cover
+    the same code (a comment added at column 0 at the selection's edge proves no boundary,
+    so the new region reaches up into the function above), both sides are parsed whole:
+    comparing outlines of different stretches would call a definition the old region never
+    held "put outside the selection".
+    """
+    a, b = pyscan.top_level_region(old_text, *_last(old_span), proven=True)
+    c, d = pyscan.top_level_region(new_text, *_last(new_span), proven=True)
+    if a != c or len(old_text) - b != len(new_text) - d:
+        a, b, c, d = 0, len(old_text), 0, len(new_text)
+    return _parse(old_text, a, b), _parse(new_text, c, d)
+
+
+def _last(span: tuple[int, int]) -> tuple[int, int]:
+    return span[0], max(span[1] - 1, span[0])
 
 
 def check(
@@ -113,8 +134,7 @@ def check(
 ) -> str | None:
     """What the edit of ``old_text[old_span]`` into ``new_text[new_span]`` breaks in the
     file's structure, or ``None`` when it keeps it (or cannot be judged)."""
-    old = _parse_region(old_text, *old_span)
-    new = _parse_region(new_text, *new_span)
+    old, new = _parse_regions(old_text, old_span, new_text, new_span)
     if old is None or new is None:
         return None
     (old_tree, old_base), (new_tree, new_base) = old, new

@@ -10,6 +10,9 @@ about not showing the wrong thing, not about fidelity:
 * once a block is closed, the block that would be chosen as the answer
   (:func:`.extract.choose_block`) stays on screen, so an "example usage" block written after
   it does not replace the code in the view;
+* a reply in replacement-pair form (docs/edit-format.md) shows the selection with each
+  pair applied as soon as that pair is complete (:func:`.pairs.preview_pairs`), and nothing
+  before the first one: the unchanged selection is not new code;
 * the model writes the selection dedented (``prompt.dedent_selection``); the view puts the
   selection's common indentation back so the code lines up with what it replaces. This is
   a cheap approximation of :mod:`.reindent`, good enough for a view.
@@ -24,6 +27,7 @@ import re
 
 from ..errors import NoCodeInReply
 from .extract import choose_block, find_blocks
+from .pairs import is_pair_reply, preview_pairs
 
 __all__ = ["refactor_preview"]
 
@@ -37,6 +41,9 @@ def refactor_preview(visible: str, selection: str) -> str | None:
     ``visible`` is the reply's visible text so far (reasoning already removed);
     ``selection`` the selection's text exactly as in the document.
     """
+    if is_pair_reply(visible):
+        shown = preview_pairs(visible, selection)
+        return shown if shown is not None and shown != selection else None
     if "```" not in visible and "~~~" not in visible:
         return None
     blocks = find_blocks(visible)

@@ -45,23 +45,63 @@ way, starting at column 0. It is re-indented into the file for you.
 - The context around the selection is for reference only; do not repeat it in your answer.
 {extra}- Any explanation goes after the code block, in at most three short sentences."""
 
+# Replacement pairs (docs/edit-format.md): M2.1's own tool-call form, as text in the reply.
+# With editFormat "auto" a selection of at least PAIRS_MIN_LINES lines may be answered with
+# pairs: below it a whole rewrite costs about what the pairs' quoted old text costs, and it
+# is the form with the fewest ways to fail (bench/time_to_edit.py measures both).
+PAIRS_MIN_LINES = 40
+
+_RULES_PAIRS = """\
+Rules for your answer:
+- When only some lines change, answer with replacement pairs, in exactly this form (one \
+invoke per change, in the order the changes appear in the selection):
+<minimax:tool_call>
+<invoke name="replace">
+<parameter name="old_text">lines copied exactly from the selected code</parameter>
+<parameter name="new_text">the lines that replace them</parameter>
+</invoke>
+</minimax:tool_call>
+- Each old_text is copied character for character from the selected code as shown above \
+(same indentation, whole lines), is never empty, and matches exactly one place in it: \
+include a neighbouring line when a line alone occurs twice. Never quote the context \
+around the selection. Pairs apply to the original selection, so they must not overlap. To \
+delete lines, give an empty new_text.
+- When most of the selection changes, reply instead with exactly one fenced code block \
+(```{fence_lang}) that contains the complete replacement for the selected code.
+- Preserve behaviour. Keep the public names, signatures, decorators and return values the \
+same unless the instruction explicitly asks to change them.
+- Never use placeholders such as `...`, "# rest unchanged" or "# TODO: implement": every \
+line must be real, final code.
+- The selection is shown with its common indentation removed; write your code the same \
+way. It is re-indented into the file for you.
+- The context around the selection is for reference only; do not repeat it in your answer.
+{extra}- Any explanation goes after your answer, in at most three short sentences."""
+
 _PY_EXTRA = (
     "- If your code needs a new import, put the import line at the very top of the code "
     "block; it is moved to the module's imports for you. Do not repeat imports that "
     "already exist.\n"
 )
 
-_SYSTEM_REFACTOR = (
-    "You are a senior {language} engineer refactoring code inside the user's editor. "
-    "Your answer replaces the selected code verbatim, so it must be correct, complete "
-    "and drop-in.\n\n" + _RULES
+# Prompt caching: MiniMax caches prompt prefixes of 512+ tokens. Every refactor-family
+# request (refactor, fix, user actions; whole or pairs) shares one system prompt, and the
+# user message starts with what depends only on the file (its name, its imports), then the
+# selection's context and the selection; what the action asks comes last. So two actions on
+# the same file share a byte-identical prefix, and two on the same selection share all of
+# the code (tests/pipeline/test_prompt_build.py).
+_SYSTEM_CHANGE = (
+    "You are a senior {language} engineer changing code inside the user's editor. Your "
+    "answer is applied to the selected code exactly as written, so it must be correct, "
+    "complete and drop-in. Each request ends with the task and the rules for your answer."
 )
 
-_SYSTEM_FIX = (
-    "You are a senior {language} engineer fixing problems that tools (linters, type "
-    "checkers, compilers) reported in the selected code, inside the user's editor. Your "
-    "answer replaces the selected code verbatim. Fix the reported problems with the "
-    "smallest correct change and leave everything else as it is.\n\n" + _RULES
+_TASK_REFACTOR = (
+    "Task: refactor the selected code. Your answer replaces the selected code verbatim."
+)
+
+_TASK_FIX = (
+    "Task: fix the problems that tools (linters, type checkers, compilers) reported in the "
+    "selected code, with the smallest correct change; leave everything else as it is."
 )
 
 _SYSTEM_EXPLAIN = (
@@ -317,7 +357,7 @@ def _user_message(
     selection, indent = dedent_selection(text, start, end)
     first, last = _line_numbers(text, start, end)
     name = os.path.basename(path) if path else "untitled"
-    parts = [f"File: {name} ({_language_name(language_id)}), lines {first}-{last} selected."]
+    parts = [f"File: {name} ({_language_name(language_id)})."]
 
     budget = CONTEXT_BUDGET
     if python:
@@ -340,8 +380,20 @@ def _user_message(
         parts.append("Code just below the selection (do not repeat it):\n" + _fenced(below, lang))
     where = f", originally indented by {len(indent)} column(s)" if indent else ""
     parts.append(f"Selected code{where}:\n" + _fenced(selection, lang))
+    parts.append(f"The selection is lines {first}-{last} of {name}.")
     parts.append(task)
     return "\n\n".join(parts)
+
+
+def asks_for_pairs(edit_format: str, selection: str) -> bool:
+    """Whether the prompt offers replacement pairs: always with ``replace``, never with
+    ``whole``, and with ``auto`` from :data:`PAIRS_MIN_LINES` lines of selection up."""
+    if edit_format == "replace":
+        return True
+    if edit_format == "whole":
+        return False
+    lines = _lf(selection).rstrip("\n").count("\n") + 1
+    return lines >= PAIRS_MIN_LINES
 
 
 def refactor_messages(
@@ -354,28 +406,39 @@ def refactor_messages(
     context_lines: int = 20,
     language_id: str = "python",
     path: str | None = None,
+    edit_format: str = "whole",
 ) -> list[Message]:
     """Chat messages asking for a replacement of ``text[start:end]``.
 
     With ``diagnostics`` this is the "Fix with m2-1" quick fix: the reported problems are
-    listed and the model is asked for the smallest fix.
+    listed and the model is asked for the smallest fix. ``edit_format`` (the setting) says
+    whether replacement pairs are offered (:func:`asks_for_pairs`); the answer is read
+    the same way either way.
     """
     python = is_python_language(language_id, path)
     fence_lang = _fence_lang(language_id, path) or "text"
     extra = _PY_EXTRA if python else ""
-    template = _SYSTEM_FIX if diagnostics else _SYSTEM_REFACTOR
-    system = template.format(
-        language=_language_name(language_id), fence_lang=fence_lang, extra=extra
-    )
+    pairs = asks_for_pairs(edit_format, text[start:end])
+    rules = (_RULES_PAIRS if pairs else _RULES).format(fence_lang=fence_lang, extra=extra)
+    system = _SYSTEM_CHANGE.format(language=_language_name(language_id))
     if diagnostics:
         listed = "\n".join(f"- {_clip(' '.join(d.split()))}" for d in list(diagnostics)[:20])
-        task = "Problems reported in the selected code:\n" + listed
+        task = f"{_TASK_FIX}\n\n{rules}\n\nProblems reported in the selected code:\n{listed}"
         if instruction and instruction.strip():
             task += "\n\nAlso: " + instruction.strip()
-        task += "\n\nReply with the fixed selection in one code block."
+        task += (
+            "\n\nReply with replacement pairs, or the fixed selection in one code block."
+            if pairs
+            else "\n\nReply with the fixed selection in one code block."
+        )
     else:
         wanted = instruction.strip() if instruction and instruction.strip() else DEFAULT_INSTRUCTION
-        task = f"Instruction: {wanted}\n\nReply with the new selection in one code block."
+        reply = (
+            "replacement pairs, or with the new selection in one code block when most of it changes"
+            if pairs
+            else "the new selection in one code block"
+        )
+        task = f"{_TASK_REFACTOR}\n\n{rules}\n\nInstruction: {wanted}\n\nReply with {reply}."
     user = _user_message(text, start, end, context_lines, language_id, path, task)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -414,6 +477,18 @@ def repair_messages(
             ),
         }
     )
+    return out
+
+
+def pair_repair_messages(
+    messages: Sequence[Mapping[str, str]], raw_reply: str, complaint: str
+) -> list[Message]:
+    """The conversation so far, the model's reply as it came, and a turn saying which
+    replacement pairs could not be applied and the selection's closest lines
+    (:func:`pairs.repair_message` writes ``complaint``)."""
+    out = [dict(m) for m in messages]
+    out.append({"role": "assistant", "content": raw_reply})
+    out.append({"role": "user", "content": complaint})
     return out
 
 

@@ -27,6 +27,7 @@ that keeps the API key out of logs and messages keeps them out too.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -177,6 +178,27 @@ class Redactor:
                 )
         return restored
 
+    def restore_json(self, arguments: str, strict: bool) -> str:
+        """A structured tool call's JSON arguments with placeholders restored inside its
+        strings (a value may hold quotes or backslashes that the JSON text must escape)."""
+        if not self._value:
+            return arguments
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            return self.restore(arguments, strict=strict)
+
+        def walk(node: object) -> object:
+            if isinstance(node, str):
+                return self.restore(node, strict=strict)
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            if isinstance(node, dict):
+                return {key: walk(item) for key, item in node.items()}
+            return node
+
+        return json.dumps(walk(parsed), ensure_ascii=False)
+
     def check_edit(self, old_text: str, new_text: str, selection: str, replacement: str) -> None:
         """Refuse an edit that writes a secret where there was none or drops one from code
         the reply otherwise kept (see the module's docstring)."""
@@ -257,7 +279,7 @@ class RedactingClient:
         sent = await asyncio.to_thread(self.redactor.redact, messages)
         if self.redactor.count and on_progress is not None and self.redactor.count != before:
             on_progress(Progress("connecting", message=kept_out_text(self.redactor.count)))
-        completion = await self._client.complete(sent, on_progress=on_progress)
+        completion = await self._client.complete(sent, on_progress=self._shown(on_progress))
         if not self.redactor.count:
             return completion
         return replace(
@@ -265,7 +287,27 @@ class RedactingClient:
             text=self.redactor.restore(completion.text, strict=self.strict),
             raw=self.redactor.restore(completion.raw, strict=False),
             reasoning=self.redactor.restore(completion.reasoning, strict=False),
+            tool_calls=[
+                replace(call, arguments=self.redactor.restore_json(call.arguments, self.strict))
+                for call in completion.tool_calls
+            ],
         )
+
+    def _shown(self, on_progress: ProgressCallback | None) -> ProgressCallback | None:
+        """Progress whose text snapshot (the live view) shows values, not placeholders:
+        it stays on the machine, like the hover."""
+        if on_progress is None or not self.redactor.count:
+            return on_progress
+        callback = on_progress
+
+        def shown(progress: Progress) -> None:
+            if progress.text:
+                progress = replace(
+                    progress, text=self.redactor.restore(progress.text, strict=False)
+                )
+            callback(progress)
+
+        return shown
 
     def check_edit(self, old_text: str, new_text: str, selection: str, replacement: str) -> None:
         if self.enabled and self.redactor.count:

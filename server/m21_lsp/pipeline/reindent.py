@@ -12,9 +12,11 @@ is checked, not assumed: the reply's base indentation and indent unit (read from
 statement lines only, never from lines inside strings, brackets or after a backslash) are
 compared with the frame's. When they agree the reply's own indentation is kept; when they
 do not, statement lines are moved level by level into the frame's unit, continuation lines
-follow their statement, and string lines either keep the text the model wrote or move with
-their statement (a docstring written in the model's unit), whichever gives back a string
-the prompt showed; when neither does, a docstring moves and any other string stays.
+follow their statement, and string lines either keep the text the model wrote, move with
+their statement (a docstring written in the model's unit), or have their indentation
+converted level by level as statements are (spaces written for a tab file's tabs, inside the
+string too), whichever gives back a string the prompt showed; when none does, a docstring
+moves and any other string stays.
 
 Reply lines that equal a shown line (ignoring trailing whitespace) are emitted as the
 document's original line, so whitespace the prompt could not show (trailing spaces, the
@@ -221,6 +223,7 @@ def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]
     r_base_ws = _base_ws(code, r_kinds, r_base, skip)
     out = list(code)
     new_ws: dict[int, str] = {}
+    shown_lines = {ln.rstrip() for ln in frame.shown}
     for k, (kind, owner) in enumerate(r_kinds):
         line = code[k]
         if skip and k == 0:
@@ -244,20 +247,42 @@ def to_frame(code: list[str], frame: Frame, *, force: bool = False) -> list[str]
                 )
             else:
                 out[k] = _moved(line, old_owner, owner_ws)
+                # Aligned with the file's unit and then spaces (``\t\t\t   "…"`` under a
+                # ``\t\t`` statement), written in the model's unit: its whole levels go back
+                # to the file's unit when that gives the line the prompt showed.
+                if out[k].rstrip() not in shown_lines and ws.startswith(old_owner):
+                    releveled = (
+                        owner_ws
+                        + _relevel(ws, old_owner, r_unit, r_unit_width, unit)
+                        + line.lstrip(" \t")
+                    )
+                    if releveled.rstrip() in shown_lines:
+                        out[k] = releveled
     if frame.python:
         shown_stripped = [ln.rstrip() for ln in frame.shown]
         for owner, run in _string_runs(r_kinds).items():
             old_owner, owner_ws = _ws(code[owner]), new_ws.get(owner, _ws(code[owner]))
             kept = [code[k] for k in run]
             moved = [_moved(code[k], old_owner, owner_ws) for k in run]
-            if _contains_run(shown_stripped, [ln.rstrip() for ln in moved]):
-                chosen = moved
-            elif _contains_run(shown_stripped, [ln.rstrip() for ln in kept]):
-                chosen = kept
-            elif _is_docstring_owner(code[owner]):
-                chosen = moved
+            # Each level of the reply's unit as one of the frame's, as for statements: a
+            # model that wrote spaces for tabs did so inside the string too.
+            releveled = [
+                base
+                + _relevel(_ws(code[k]), r_base_ws, r_unit, r_unit_width, unit)
+                + code[k].lstrip(" \t")
+                if code[k].strip()
+                else code[k]
+                for k in run
+            ]
+            # The string copied from the file as it stands there (``common`` included).
+            common = frame.common
+            copied = [ln[len(common) :] if ln.startswith(common) else ln for ln in kept]
+            for option in (moved, kept, releveled, copied):
+                if _contains_run(shown_stripped, [ln.rstrip() for ln in option]):
+                    chosen = option
+                    break
             else:
-                chosen = kept
+                chosen = moved if _is_docstring_owner(code[owner]) else kept
             for k, line in zip(run, chosen, strict=True):
                 out[k] = line
     return out

@@ -32,7 +32,7 @@ from ..errors import (
 from ..limits import refused_path_reason
 from ..model.types import Completion, Progress, ProgressCallback, Usage
 from . import edits as edits_mod
-from . import extract, outline, prompt, redact, shape, syntax, validate
+from . import extract, outline, pairs, prompt, redact, shape, syntax, validate
 from .types import ExplainResult, RefactorRequest, RefactorResult
 
 __all__ = [
@@ -113,6 +113,7 @@ async def refactor(
         req.end,
         instruction=req.instruction,
         diagnostics=req.diagnostics,
+        edit_format=settings.edit_format,
         **_context(req, settings),
     )
     limits.check_prompt(settings, prompt.estimate_tokens(messages))
@@ -122,13 +123,32 @@ async def refactor(
     usage = Usage()
     calls = 0
     repairs_left = settings.repair_turns
+    pair_repairs_left = min(1, settings.repair_turns)  # repairTurns 0 turns all repairs off
     while True:
         completion = await guarded.complete(messages, on_progress=on_progress)
         calls += 1
         usage.add(completion.usage)
         _report(on_progress, Progress("checking"))
+        reply_text = completion.text
+        found = pairs.parse_pairs(completion.text, completion.tool_calls)
+        if found is not None:
+            applied = _applied_pairs(req, selection, found)
+            if isinstance(applied, list):
+                if pair_repairs_left <= 0:
+                    raise pairs.refusal(applied, calls)
+                pair_repairs_left -= 1
+                _report(
+                    on_progress,
+                    Progress("repairing", message="asking the model to fix its replacement pairs"),
+                )
+                shown, _ = prompt.dedent_selection(req.text, req.start, req.end)
+                messages = prompt.pair_repair_messages(
+                    messages, _raw_reply(completion), pairs.repair_message(applied, shown)
+                )
+                continue
+            reply_text = applied
         try:
-            candidate = await asyncio.to_thread(_checked_candidate, req, selection, completion.text)
+            candidate = await asyncio.to_thread(_checked_candidate, req, selection, reply_text)
             break
         except InvalidSyntax as exc:
             if repairs_left <= 0:
@@ -150,7 +170,7 @@ async def refactor(
                 ) from exc
             repairs_left -= 1
             _report(on_progress, Progress("repairing"))
-            messages = prompt.repair_messages(messages, completion.raw, exc.message)
+            messages = prompt.repair_messages(messages, _raw_reply(completion), exc.message)
 
     guarded.check_edit(req.text, candidate.new_text, selection, candidate.replacement)
     warnings: list[str] = []
@@ -178,6 +198,33 @@ async def refactor(
         model_calls=calls,
         seconds=time.monotonic() - started,
         secrets_kept_out=guarded.kept_out,
+    )
+
+
+def _applied_pairs(
+    req: RefactorRequest, selection: str, found: list[pairs.Pair]
+) -> str | list[pairs.PairProblem]:
+    """A pair reply turned into the whole-selection reply it stands for (a fenced block of
+    the selection as the prompt showed it, with the pairs applied), or its problems.
+
+    From here on the reply is checked exactly like one the model wrote out whole.
+    """
+    shown, _ = prompt.dedent_selection(req.text, req.start, req.end)
+    result = pairs.apply_pairs(found, shown)
+    if isinstance(result, list):
+        return pairs.outside_problems(result, req.text, selection)
+    fence = prompt.fence_for(result)
+    body = result if result.endswith("\n") else result + "\n"
+    return f"{fence}\n{body}{fence}\n"
+
+
+def _raw_reply(completion: Completion) -> str:
+    """The reply as the model wrote it, for a repair turn: structured tool calls are
+    written back in the XML form the prompt asked for (no tool protocol is used)."""
+    if not completion.tool_calls:
+        return completion.raw
+    return completion.raw + "".join(
+        pairs.render_call(call.name, call.arguments) for call in completion.tool_calls
     )
 
 

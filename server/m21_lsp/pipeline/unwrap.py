@@ -263,11 +263,33 @@ def unwrap(code: str, text: str, start: int, end: int) -> str | None:
     if chain.selection_starts_with_comment:
         while lo > 0 and lines[lo - 1].lstrip().startswith("#"):
             lo -= 1
+    else:
+        lo = _added_comments_above(lines, lo, text, start)
     hi = last_stmt.end_lineno or last_stmt.lineno
     body_lines = raw_lines[lo:hi]  # as the model indented them: reindent reads that
     if imports:
         body_lines = [*imports, "", *body_lines]
     return "\n".join(body_lines) + "\n"
+
+
+def _added_comments_above(lines: list[str], lo: int, text: str, start: int) -> int:
+    """``lo`` moved up over the comment lines the reply put right above the selection's
+    first statement that the document does not have above the selection (those are context
+    the model repeated, such as comments under the enclosing header). A line added at the
+    selection's edge belongs to the selection (issue 19: "# Reviewed." above a method in a
+    whole-file reply was dropped and the reply called unchanged)."""
+    if lo == 0 or not lines[lo - 1].lstrip().startswith("#"):
+        return lo
+    line_start = text.rfind("\n", 0, start) + 1
+    window = text[max(0, line_start - _COMMENT_REACH) : line_start]
+    known = {line.strip() for line in window.splitlines() if line.lstrip().startswith("#")}
+    while lo > 0 and lines[lo - 1].lstrip().startswith("#") and lines[lo - 1].strip() not in known:
+        lo -= 1
+    return lo
+
+
+# How far above the selection (in characters) a comment the reply repeats is looked for.
+_COMMENT_REACH = 64 * 1024
 
 
 def _body(node: ast.stmt, level: Level) -> list[ast.stmt]:

@@ -110,12 +110,31 @@ class Step:
     sse_compact: bool = False
     write_bytes: int | None = None
     model: str = "MiniMax-M2.1"
+    # Structured tool calls ({"name", "arguments"}: arguments a JSON string, or an object the
+    # JSON reply sends as is), sent after the content: in SSE as deltas whose arguments come
+    # in ``chunk_chars`` pieces, in JSON inside ``message.tool_calls``. ``tool_calls_fixture``
+    # names a JSON list of them in fixtures/replies.
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls_fixture: str | None = None
+    # A model writing at a set rate: frame n leaves n / frames_per_second after the first,
+    # on an absolute clock so that sleep overheads do not add up (bench/time_to_edit.py
+    # streams one token per frame with it).
+    frames_per_second: float | None = None
 
     def text(self) -> str:
         """The reply content this step sends (the fixture when one is named)."""
         if self.fixture is not None:
             return load_reply(self.fixture)
         return self.content
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The structured tool calls this step sends (the fixture's when one is named)."""
+        if self.tool_calls_fixture is not None:
+            name = self.tool_calls_fixture
+            path = fixtures_dir() / "replies" / (name if name.endswith(".json") else name + ".json")
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            return list(loaded) if isinstance(loaded, list) else []
+        return list(self.tool_calls or [])
 
 
 @dataclass
@@ -558,7 +577,11 @@ class ScriptedModelServer:
             await conn.write(
                 _head(200, {"Content-Type": "application/json"} | step.headers, length=len(payload))
             )
+        paced_from = time.monotonic()
         for index, piece in enumerate(pieces):
+            if step.frames_per_second and index:
+                due = paced_from + index / step.frames_per_second
+                await self._wait(conn, gen, due - time.monotonic())
             if step.drop_after_chunks is not None and index >= step.drop_after_chunks:
                 conn.writer.transport.abort()
                 return False
@@ -601,6 +624,7 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
+    529: "Site Overloaded",
 }
 
 
@@ -736,6 +760,32 @@ def _sse_events(step: Step, content: str, request: Any) -> list[bytes]:
                 frames.append(
                     (prefix + '{"choices": [{"delta": {"content": "oo' + eol + eol).encode()
                 )
+        for index, call in enumerate(step.calls()):
+            arguments = call.get("arguments", "")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            head_call = {
+                "index": index,
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {"name": call.get("name", "replace"), "arguments": ""},
+            }
+            frames.append(
+                frame(
+                    chunk(
+                        [{"index": 0, "delta": {"tool_calls": [head_call]}, "finish_reason": None}]
+                    )
+                )
+            )
+            for piece in _split(arguments, step.chunk_chars):
+                part = {"index": index, "function": {"arguments": piece}}
+                frames.append(
+                    frame(
+                        chunk(
+                            [{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}]
+                        )
+                    )
+                )
     wants_usage = step.include_usage
     if isinstance(request, dict) and isinstance(request.get("stream_options"), dict):
         wants_usage = wants_usage and bool(request["stream_options"].get("include_usage", True))
@@ -776,6 +826,19 @@ def _json_completion(step: Step, content: str) -> dict[str, Any]:
     }
     if step.reasoning_content:
         message["reasoning_content"] = step.reasoning_content
+    calls = step.calls()
+    if calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {
+                    "name": call.get("name", "replace"),
+                    "arguments": call.get("arguments"),
+                },
+            }
+            for index, call in enumerate(calls)
+        ]
     choices = (
         []
         if step.empty_choices

@@ -2,8 +2,11 @@
 
 ;; Drives Debian's eglot (1.9) in `emacs --batch' the way a user would: visit a Python file,
 ;; connect m21-lsp, select whole lines, run `eglot-code-actions' with a kind (which picks the
-;; only matching action and executes its command), save, then explain and hover.  Eglot does
-;; not resolve code actions and shows no progress, so this is the plain-client command path.
+;; only matching action and executes its command), type while the model works, save, then
+;; explain (typing again) and hover.  Eglot does not resolve code actions and shows no
+;; progress, so this is the plain-client command path.  Eglot's own defaults are kept: its
+;; executeCommand is a synchronous request with `jsonrpc-default-request-timeout' (10 s), so
+;; a model slower than that works only because the server answers at once.
 ;;
 ;; It only records what happened, as JSON in $M21_RESULT; the Python test decides.
 ;;
@@ -11,12 +14,14 @@
 ;; Elisp file configuring `eglot-server-programs', used instead of M21_SERVER_CMD), M21_RESULT, M21_RANGE
 ;; ("first,last", 1-based lines to refactor), M21_EXPLAIN_RANGE (lines to explain after the
 ;; refactor), M21_ONLY_REFACTOR (set: stop after the refactor), M21_WAIT_SECONDS (upper bound
-;; of each wait).
+;; of each wait), M21_TYPE_REFACTOR / M21_TYPE_EXPLAIN (optional, "LINE:TEXT": keys typed at
+;; the end of LINE as soon as the action's command has returned, while the model works).
 ;;
 ;; Batch-mode facts this relies on: `eglot' takes the major mode as a list; server-initiated
 ;; edits must not ask (`eglot-confirm-server-initiated-edits' nil); idle timers never fire, so
 ;; pending changes are flushed with `eglot--signal-textDocument/didChange' before any direct
-;; request.
+;; request, and after typing: that is what eglot's idle timer does half a second after the
+;; last key in an interactive Emacs.
 
 (require 'cl-lib)
 (require 'json)
@@ -75,15 +80,39 @@
 (defun m21-messages-since (n)
   (mapcar #'cdr (nthcdr n m21-shown)))
 
-(defun m21-run-action (kind first last)
-  "Run the one code action of KIND on lines FIRST..LAST through eglot's own command path."
+(defun m21-type-at-line-end (spec)
+  "Type the keys of SPEC (\"LINE:TEXT\") at the end of LINE, as a user would."
+  (let* ((colon (string-match ":" spec))
+         (line (string-to-number (substring spec 0 colon)))
+         (text (substring spec (1+ colon))))
+    (deactivate-mark)
+    (goto-char (m21-line-start line))
+    (end-of-line)
+    (execute-kbd-macro text)
+    ;; What eglot's idle timer does after the last key (batch Emacs runs no idle timers).
+    (eglot--signal-textDocument/didChange)))
+
+(defun m21-run-action (kind first last &optional type)
+  "Run the one code action of KIND on lines FIRST..LAST through eglot's own command path.
+TYPE (\"LINE:TEXT\"), when given, is typed as soon as the command has returned."
   (let* ((region (m21-select-lines first last))
-         (before (length m21-shown)))
+         (before (length m21-shown))
+         (edits-before (cl-count "workspace/applyEdit" m21-requested :test #'equal))
+         (key (intern (format "%s_typed_while_working" (replace-regexp-in-string "\\." "_" kind)))))
     ;; Interactive with a kind: eglot picks the single matching action without a menu and
-    ;; runs its command with workspace/executeCommand, synchronously.
+    ;; runs its command with workspace/executeCommand, synchronously (eglot's default 10 s
+    ;; timeout: an error here fails the scenario).
     (eglot-code-actions (car region) (cadr region) kind t)
-    ;; The start and outcome messages precede the command's answer; wait in case they are
-    ;; still in the pipe.
+    (m21-step (format "%s returned" kind))
+    (when type
+      ;; Typed while the model works: neither the outcome nor the edit has arrived yet.
+      (m21-put key (and (< (length m21-shown) (+ before 2))
+                        (= edits-before
+                           (cl-count "workspace/applyEdit" m21-requested :test #'equal))
+                        t))
+      (m21-type-at-line-end type))
+    ;; The start message came before the command's answer; the outcome comes when the
+    ;; model is done.
     (m21-wait-until (format "two messages for %s" kind)
                     (lambda () (>= (length m21-shown) (+ before 2))))
     (m21-messages-since before)))
@@ -101,11 +130,11 @@
 
 (defun m21-main ()
   (setq eglot-confirm-server-initiated-edits nil)
-  (setq jsonrpc-default-request-timeout m21-wait)
   (let* ((file (m21-env "M21_FILE"))
          (cmd (append (json-read-from-string (m21-env "M21_SERVER_CMD")) nil))
          (buffer (find-file-noselect file)))
-    (set-buffer buffer)
+    ;; Shown in the selected window: keyboard macros type into the selected window's buffer.
+    (switch-to-buffer buffer)
     (python-mode)
     (m21-main-in buffer file cmd)))
 
@@ -129,15 +158,20 @@
                (plist-get (eglot--capabilities server) :executeCommandProvider)))
 
     (pcase-let ((`(,first ,last) (m21-lines (m21-env "M21_RANGE"))))
-      (m21-put 'refactor_messages (vconcat (m21-run-action "refactor.rewrite" first last))))
+      (m21-put 'refactor_messages
+               (vconcat (m21-run-action "refactor.rewrite" first last
+                                        (getenv "M21_TYPE_REFACTOR")))))
     (m21-put 'modified (and (buffer-modified-p) t))
     (save-buffer)
     (m21-step "saved")
 
     (unless (getenv "M21_ONLY_REFACTOR")
       (pcase-let ((`(,first ,last) (m21-lines (m21-env "M21_EXPLAIN_RANGE"))))
-        (m21-put 'explain_messages (vconcat (m21-run-action "refactor.explain" first last)))
+        (m21-put 'explain_messages
+                 (vconcat (m21-run-action "refactor.explain" first last
+                                          (getenv "M21_TYPE_EXPLAIN"))))
         (m21-put 'hover (m21-hover-at first)))
+      (save-buffer)
       (m21-step "explained"))
     (ignore-errors (eglot-shutdown (eglot-current-server)))))
 

@@ -27,6 +27,8 @@
 --   M21_TYPE_BEFORE_APPLY (optional) JSON {line, text, replace}: typed into the buffer once,
 --                     when the server's workspace/applyEdit has arrived and before the
 --                     handler runs (the user typing while the edit is on its way)
+--   M21_LIVE_MARKER   (live) text of the new code the refactor's live float must show
+--   M21_EXPLAIN_PARTIAL (live) the first words the explanation's live float must show
 --   M21_PREVIEW_KEYS  comma-separated keys answering the plugin's edit previews in turn
 --                     (default "a", accept)
 
@@ -282,6 +284,75 @@ local function handshake(port, say, reply)
   end
 end
 
+-- The first floating window that is not a live view (m21.live's floats come and go while
+-- the model writes; the answer's window is the one that stays).
+local function answer_float()
+  for _, win in ipairs(api.nvim_list_wins()) do
+    if api.nvim_win_get_config(win).relative ~= "" and not require("m21.live").is_live(win) then
+      return win
+    end
+  end
+  return nil
+end
+
+local function live_text(kind)
+  local lines = require("m21.live").lines(kind)
+  return lines and table.concat(lines, "\n") or nil
+end
+
+-- The live view: the model stalls mid-reply (the test holds it); the floats must show what
+-- was written so far before the command answers, without touching the buffer; then the
+-- test releases the model and the usual answer follows (the confirm diff, the edit, the
+-- explanation window) with the live floats gone.
+local function live(bufnr)
+  local port = tonumber(env("M21_HANDSHAKE_PORT"))
+  local first, last = lines_of(env("M21_RANGE"))
+  select_lines(first, last)
+  vim.cmd(string.format("%d,%dM21Refactor", first, last))
+  wait_for("the live view of the refactor", function()
+    local text = live_text("refactor")
+    return text and text:find(env("M21_LIVE_MARKER"), 1, true)
+  end)
+  step("refactor live")
+  result.live_refactor = require("m21.live").lines("refactor")
+  result.live_refactor_answered = m21.state.last_result ~= nil
+  result.live_modified = vim.bo[bufnr].modified
+  result.live_buffer = table.concat(api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n") .. "\n"
+  result.live_focus_kept = api.nvim_get_current_buf() == bufnr
+  handshake(port, "refactor-live", "go")
+  wait_for("the refactor's answer", function()
+    return m21.state.last_result ~= nil
+  end)
+  result.refactor_result = m21.state.last_result
+  result.live_refactor_after = require("m21.live").lines("refactor") or vim.NIL
+  m21.state.last_result = nil
+  vim.cmd("write")
+  step("refactored")
+
+  local efirst, elast = lines_of(env("M21_EXPLAIN_RANGE"))
+  select_lines(efirst, elast)
+  vim.cmd(string.format("%d,%dM21Explain", efirst, elast))
+  wait_for("the live explanation", function()
+    local text = live_text("explain")
+    return text and text:find(env("M21_EXPLAIN_PARTIAL"), 1, true)
+  end)
+  step("explain live")
+  result.live_explain = require("m21.live").lines("explain")
+  result.live_explain_answered = m21.state.last_result ~= nil
+  handshake(port, "explain-live", "go")
+  wait_for("the explanation's answer", function()
+    return m21.state.last_result ~= nil
+  end)
+  local float
+  wait_for("the explanation's floating window", function()
+    float = answer_float()
+    return float ~= nil
+  end)
+  result.float_lines = api.nvim_buf_get_lines(api.nvim_win_get_buf(float), 0, -1, false)
+  result.live_explain_after = require("m21.live").lines("explain") or vim.NIL
+  step("explained")
+end
+
 local function tell_test(port)
   handshake(port, "edited")
 end
@@ -303,13 +374,8 @@ local function refactor_explain(bufnr)
   vim.cmd(string.format("%d,%dM21Explain", efirst, elast))
   local float
   wait_for("the explanation's floating window", function()
-    for _, win in ipairs(api.nvim_list_wins()) do
-      if api.nvim_win_get_config(win).relative ~= "" then
-        float = win
-        return true
-      end
-    end
-    return false
+    float = answer_float()
+    return float ~= nil
   end)
   local fbuf = api.nvim_win_get_buf(float)
   result.float_lines = api.nvim_buf_get_lines(fbuf, 0, -1, false)
@@ -355,13 +421,8 @@ local function refactor_explain(bufnr)
   run_code_action(afirst, alast, "Explain with m2-1")
   local afloat
   wait_for("the explain action's floating window", function()
-    for _, win in ipairs(api.nvim_list_wins()) do
-      if api.nvim_win_get_config(win).relative ~= "" then
-        afloat = win
-        return true
-      end
-    end
-    return false
+    afloat = answer_float()
+    return afloat ~= nil
   end)
   result.action_float_lines = api.nvim_buf_get_lines(api.nvim_win_get_buf(afloat), 0, -1, false)
   step("explained by action")
@@ -446,6 +507,7 @@ local scenarios = {
   concurrent_edit = concurrent_edit,
   cancel = cancel,
   refactor_only = refactor_only,
+  live = live,
 }
 
 local function main()

@@ -97,6 +97,15 @@ local function with_edit_capabilities(capabilities)
   return capabilities
 end
 
+-- The live view (m21.live, docs/preview.md): ask the server for m21/preview.
+local function with_live_capability(capabilities, live)
+  if live then
+    capabilities.experimental = capabilities.experimental or {}
+    capabilities.experimental.m21Preview = true
+  end
+  return capabilities
+end
+
 -- Neovim sends the 'filetype' as the LSP languageId; where the two names differ, send the LSP
 -- one, so that the server (its tree-sitter check, an action's `languages`) sees the same id
 -- from every editor.
@@ -110,8 +119,10 @@ end
 function K.make_config(bufnr)
   local cfg = m21().config
   local settings = require("m21.config").server_settings(cfg)
-  local capabilities =
-    with_edit_capabilities(cfg.capabilities or vim.lsp.protocol.make_client_capabilities())
+  local capabilities = with_live_capability(
+    with_edit_capabilities(cfg.capabilities or vim.lsp.protocol.make_client_capabilities()),
+    cfg.live
+  )
   local install = require("m21.install")
   local cmd, how = install.resolve(cfg.cmd, m21().state.cmd_from_setup)
   install.state.server = { cmd = cmd, how = how }
@@ -128,6 +139,9 @@ function K.make_config(bufnr)
     handlers = {
       ["$/progress"] = function(...)
         return require("m21.ui").progress_handler(...)
+      end,
+      ["m21/preview"] = function(...)
+        return require("m21.live").handle(...)
       end,
       -- Through the public module, so that a wrapper set on it (tests do) is the one called.
       ["workspace/applyEdit"] = function(err, params, ctx, config)

@@ -42,6 +42,8 @@ C.defaults = {
   name = "m21",
   -- Echo $/progress in the message area.
   progress = true,
+  -- Show the explanation and the new code in floats while the model writes (m21/preview).
+  live = true,
   -- Options for the explanation's floating window (see :h nvim_open_win).
   float = { border = "rounded", max_width = 100, max_height = 40 },
   -- The diff shown before an edit that needs confirmation (the server's confirmEdits):
@@ -206,6 +208,7 @@ local CHECKS = {
   install = { function(v) return type(v) == "table" end, "a table { source = ..., python = ... }" },
   name = { non_empty_string, "a non-empty string" },
   progress = { function(v) return type(v) == "boolean" end, "true or false" },
+  live = { function(v) return type(v) == "boolean" end, "true or false" },
   float = { function(v) return type(v) == "table" end, "a table of nvim_open_win options" },
   preview = { function(v) return type(v) == "table" end, "a table { accept, reject, float }" },
   on_attach = { function(v) return type(v) == "function" end, "a function(client, bufnr)" },

@@ -90,3 +90,23 @@ def test_the_selection_indentation_is_put_back() -> None:
 def test_tabs_and_crlf_selections() -> None:
     selection = "\tif x:\r\n\t\treturn 1\r\n"
     assert refactor_preview("```\nif x:\n\treturn 2\n", selection) == "\tif x:\n\t\treturn 2\n"
+
+
+def _pair(old: str, new: str) -> str:
+    return (
+        '<minimax:tool_call>\n<invoke name="replace">\n'
+        f'<parameter name="old_text">{old}</parameter>\n'
+        f'<parameter name="new_text">{new}</parameter>\n'
+        "</invoke>\n</minimax:tool_call>\n"
+    )
+
+
+def test_a_pair_reply_shows_nothing_until_a_pair_is_complete_then_the_selection_with_it() -> None:
+    old = "    total = 0\n"
+    assert old in SELECTION
+    reply = "Only one line changes.\n" + _pair(old.strip(), "total = 0.0")
+    cut = reply.index("</invoke>")
+    for end in range(0, cut, 7):  # every prefix before the pair closes
+        assert refactor_preview(reply[:end], SELECTION) is None
+    shown = refactor_preview(reply, SELECTION)
+    assert shown == SELECTION.replace(old, "    total = 0.0\n", 1)

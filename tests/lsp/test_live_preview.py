@@ -79,6 +79,10 @@ async def test_refactor_code_arrives_as_snapshots_before_the_answer(
     first = seen[0]
     assert first["kind"] == "refactor" and first["uri"] == URI and first["state"] == "streaming"
     assert first["text"].startswith("def total_price(items, tax_rate):")
+    # The cursor's range, expanded to the enclosing function as the command did.
+    def_line = sample.count("\n", 0, find(sample, "def total_price"))
+    assert first["range"]["start"] == {"line": def_line, "character": 0}
+    assert first["range"]["end"]["line"] > def_line + 3
     model_server.release()
     result = await command
     assert result["applied"] is True and client.text(URI) == refactored(sample)
