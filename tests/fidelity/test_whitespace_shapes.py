@@ -127,3 +127,42 @@ def test_spaces_for_tabs_around_multiline_strings_are_not_refused(reply: str) ->
     changed = reply.replace("return sql", "return sql.strip()")
     expected = STRINGS.replace("return sql", "return sql.strip()")
     assert _refactor(STRINGS, start, len(STRINGS), changed) == expected
+
+
+def test_a_continuation_in_spaces_under_a_reply_with_no_nested_statement() -> None:
+    """imaplib's ``pwd = (… if …\\n<11 tabs, a space>else self.password)`` in a tab file,
+    given back in spaces: no nesting to read the reply's unit from, so the continuation
+    stayed ``\\t\\t`` plus 37 spaces."""
+    text = (
+        "class C:\n"
+        "\tdef auth(self):\n"
+        "\t\tpwd = (self.password.encode('utf-8') if isinstance(self.password, str)\n"
+        "\t\t\t\t\t\t\t\t\t\t\t else self.password)\n"
+        "\t\treturn pwd\n"
+    )
+    start = text.index("\t\tpwd")
+    end = text.index("\t\treturn")
+    reply = (
+        "pwd = (self.password.encode('utf-8') if isinstance(self.password, str)\n"
+        + " " * 37
+        + "else self.password)\n"
+    )
+    assert _refactor(text, start, end, reply) == text
+
+
+def test_a_sibling_above_that_reads_alike_is_not_cut_as_context() -> None:
+    """libcst's gen_matcher_classes.py: ``class Field`` repeats ``class Alias``'s decorator and
+    fields; a reply that gave ``Field`` back had its head cut as context, leaving a bare
+    ``aliases: List[Alias]`` (valid Python, so it was applied)."""
+    text = (
+        "_seen = set()\n\n\n"
+        "@dataclass(frozen=True)\nclass Alias:\n\tname: str\n\ttype: str\n\n\n"
+        "@dataclass(frozen=True)\nclass Field:\n\tname: str\n\ttype: str\n\taliases: List[Alias]\n\n\n"
+        "def f():\n\treturn 1\n"
+    )
+    start = text.index("@dataclass(frozen=True)\nclass Field")
+    end = text.index("\n\n\ndef f") + 1
+    reply = (
+        "@dataclass(frozen=True)\nclass Field:\n\tname: str\n\ttype: str\n\taliases: List[Alias]\n"
+    )
+    assert _refactor(text, start, end, reply) == text

@@ -249,6 +249,20 @@ def _whole_tail(block: list[str], top: int, after: list[str], selection: str) ->
     return j
 
 
+def _own_head(block: list[str], top: int, selection: str) -> bool:
+    """Whether the ``top`` lines about to be cut as context are the selection's own first
+    lines, which the rest of the reply does not repeat: a sibling just above that reads
+    alike (``@dataclass(frozen=True)`` / ``class Alias:`` / ``name: str`` / ``type: str``
+    above ``@dataclass(frozen=True)`` / ``class Field:`` / the same two fields) is not
+    the selection's context, and cutting the reply's own head dropped ``class Field:``."""
+    cut = [line for line in block[:top] if line]
+    if not cut:
+        return False
+    own = [line.strip() for line in _lines(selection) if line.strip()]
+    kept = [line for line in block[top:] if line]
+    return own[: len(cut)] == cut and kept[: len(cut)] != cut
+
+
 def _unless_own_tail(block: list[str], top: int, bottom: int, selection: str) -> int:
     """``bottom``, or ``len(block)`` when the lines below it are the selection's own last
     lines and the part above does not end with them already.
@@ -288,6 +302,8 @@ def _context_cut(code: str, selection: str, document: str, start: int | None) ->
     if not selection.endswith(("\n", "\r")):
         after = after[1:]  # the rest of the line the selection ends on
     top, imports = _cut_top(stripped, before)
+    if _own_head(stripped, top, selection):
+        top, imports = 0, []
     bottom = top + _cut_bottom(stripped[top:], after)
     if top and bottom == len(block):
         rest = _short_rest(document, start + len(selection), len(block))

@@ -315,6 +315,29 @@ def restore(frame_lines: list[str], frame: Frame) -> list[str]:
     return out
 
 
+def _spaces_for_tabs(lines: list[str], frame: Frame) -> list[str]:
+    """In a tab file, a line the reply wrote with spaces where the prompt showed tabs, and
+    nothing else changed, becomes the line the prompt showed (then :func:`restore` gives it
+    its original bytes). This catches what :func:`to_frame` cannot see: a reply without
+    nested statements has no indent unit to read, so its continuation lines (``\t…\t else
+    x)`` written as 37 spaces) stayed in spaces."""
+    if frame.unit != "\t":
+        return lines
+    shown = {ln.rstrip() for ln in frame.shown}
+    out = list(lines)
+    for k, line in enumerate(lines):
+        ws = _ws(line)
+        if not line.strip() or "\t" in ws or len(ws) < 2 or line.rstrip() in shown:
+            continue
+        for width in (4, 8, 2):
+            levels, extra = divmod(len(ws), width)
+            candidate = "\t" * levels + " " * extra + line[len(ws) :]
+            if candidate.rstrip() in shown:
+                out[k] = candidate
+                break
+    return out
+
+
 def fit(code: list[str], frame: Frame, *, force: bool = False) -> list[str]:
     """Document lines that replace the selection's lines, for reply lines ``code``."""
-    return restore(to_frame(code, frame, force=force), frame)
+    return restore(_spaces_for_tabs(to_frame(code, frame, force=force), frame), frame)
