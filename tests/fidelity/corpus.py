@@ -506,9 +506,15 @@ THINK = (
 )
 
 
-def _headers(text: str, chain: tuple[ast.AST, ...], unit: str) -> list[str]:
+def _headers(
+    text: str, chain: tuple[ast.AST, ...], unit: str, selection_line: int | None = None
+) -> list[str]:
     """Header lines (decorators included) of each enclosing block, each dedented by the
-    outermost block's indentation and re-indented one ``unit`` a level."""
+    outermost block's indentation and re-indented one ``unit`` a level.
+
+    A header never reaches into the selection (1-based ``selection_line``): a comment line
+    added at the selection's edge sits between the header and the first statement, and
+    belongs to the selection, not to the header (else the reply would repeat it)."""
     lines = text.split("\n")
     out: list[str] = []
     for level, node in enumerate(chain):
@@ -517,7 +523,10 @@ def _headers(text: str, chain: tuple[ast.AST, ...], unit: str) -> list[str]:
         body_first = min(
             [member.lineno, *(d.lineno for d in getattr(member, "decorator_list", []))]
         )
-        head = lines[first - 1 : max(node.lineno, body_first - 1)]  # type: ignore[attr-defined]
+        stop = max(node.lineno, body_first - 1)  # type: ignore[attr-defined]
+        if selection_line is not None:
+            stop = max(node.lineno, min(stop, selection_line - 1))  # type: ignore[attr-defined]
+        head = lines[first - 1 : stop]
         head = [ln for ln in head if ln.strip()]
         if not head:
             return []
@@ -587,7 +596,7 @@ def present(
                 for ln in block.splitlines(keepends=True)
             )
             return THINK + before + fence + "\n" + body + "```\n" + after
-        heads = _headers(lf, sel.chain, unit)
+        heads = _headers(lf, sel.chain, unit, case_text.count("\n", 0, start) + 1)
         if not heads:
             return None
         depth = unit * len(sel.chain)
