@@ -190,11 +190,16 @@ def test_the_repair_message_quotes_the_closest_lines() -> None:
 
 
 # ---------------------------------------------------------------- live preview
-def test_preview_applies_completed_pairs_only_in_the_document_frame() -> None:
+def test_preview_applies_pairs_in_the_document_frame_and_streams_the_last_new_text() -> None:
     selection = "    def f(x):\r\n        y = x + 1\r\n        return y\r\n"
     reply = xml(("    y = x + 1", "    y = x + 2"), ("    return y", "    return -y"))
-    cut = reply.index("return -y")  # the second pair is still being written
+    cut = reply.index("    return -y")  # the second pair's old text is not complete yet
+    cut = reply.rindex("<parameter", 0, cut)
     assert P.preview_pairs(reply[:cut], selection) == selection.replace("x + 1", "x + 2")
+    cut = reply.index("-y")  # its new text is being written: shown as far as it goes
+    assert P.preview_pairs(reply[:cut], selection) == (
+        selection.replace("x + 1", "x + 2").replace("return y", "return ")
+    )
     assert P.preview_pairs(reply, selection) == (
         selection.replace("x + 1", "x + 2").replace("return y", "return -y")
     )

@@ -101,12 +101,25 @@ def _pair(old: str, new: str) -> str:
     )
 
 
-def test_a_pair_reply_shows_nothing_until_a_pair_is_complete_then_the_selection_with_it() -> None:
+def test_a_pair_reply_shows_nothing_until_a_new_text_begins_then_the_selection_with_it() -> None:
     old = "    total = 0\n"
     assert old in SELECTION
     reply = "Only one line changes.\n" + _pair(old.strip(), "total = 0.0")
-    cut = reply.index("</invoke>")
-    for end in range(0, cut, 7):  # every prefix before the pair closes
+    cut = reply.index('<parameter name="new_text">')
+    for end in range(0, cut, 7):  # every prefix before the new text begins
         assert refactor_preview(reply[:end], SELECTION) is None
     shown = refactor_preview(reply, SELECTION)
     assert shown == SELECTION.replace(old, "    total = 0.0\n", 1)
+
+
+def test_a_pair_whose_new_text_is_streaming_shows_it_in_place_of_its_old_text() -> None:
+    old = "    total = 0\n"
+    reply = _pair(old.strip(), "total = 0.0  # running sum")
+    partial = reply[: reply.index("# running")]  # old text done, new text half written
+    shown = refactor_preview(partial, SELECTION)
+    assert shown is not None and "    total = 0.0  \n" in shown
+    assert shown.replace("    total = 0.0  \n", old, 1) == SELECTION
+    # A closing tag half written is never shown as code.
+    half_tag = reply[: reply.index("</parameter>\n</invoke>") + 5]
+    shown = refactor_preview(half_tag, SELECTION)
+    assert shown == SELECTION.replace(old, "    total = 0.0  # running sum\n", 1)

@@ -621,8 +621,33 @@ def _dedent(text: str) -> tuple[str, str]:
     return "\n".join(line[len(common) :] if line.strip() else line for line in lines), common
 
 
+def _pair_being_written(visible: str, number: int) -> Pair | None:
+    """The last invoke while its new text is still streaming: its old text is complete (the
+    new text's parameter has begun), so the view can already put the new text written so
+    far in its place, as an editor that streams an edit would. None otherwise."""
+    last = next(reversed(list(_INVOKE.finditer(visible, max(_block_start(visible), 0)))), None)
+    if last is None:
+        return None
+    region = visible[last.end() :]
+    if "</invoke>" in region or _BLOCK_CLOSE in region:
+        return None
+    marks = list(_PARAM.finditer(region))
+    if len(marks) < 2 or marks[-1].group(1).strip() not in NEW_KEYS:
+        return None
+    tail = region[marks[-1].end() :]
+    cut = tail.rfind("<")
+    if cut >= 0 and "</parameter>".startswith(tail[cut:]):
+        tail = tail[:cut]  # a closing tag half written is not code
+    old_raw = region[marks[-2].end() : marks[-1].start()]
+    if _PARAM_END.sub("", old_raw, count=1).startswith("\n") and not tail.endswith("\n"):
+        tail += "\n"  # values on lines of their own: the layout newline is still to come
+    pair = _pair_of(number, dict(_params(region[: marks[-1].end()] + tail + "</parameter>\n")))
+    return pair if pair is not None and pair.old and pair.new is not None else None
+
+
 def preview_pairs(visible: str, selection: str) -> str | None:
-    """The selection with every completed pair applied so far, for the live view.
+    """The selection with every pair applied so far, for the live view: the completed ones
+    and the one whose new text is streaming (:func:`_pair_being_written`).
 
     ``visible`` is (the start of) the reply's visible text; ``selection`` the selected text
     exactly as in the document. Pairs that do not match (yet) are skipped, never guessed.
@@ -631,6 +656,9 @@ def preview_pairs(visible: str, selection: str) -> str | None:
     if not is_pair_reply(visible):
         return None
     pairs = parse_pairs(visible, complete_only=True) or []
+    writing = _pair_being_written(visible, len(pairs) + 1)
+    if writing is not None:
+        pairs.append(writing)
     crlf = "\r\n" in selection
     shown, common = _dedent(_lf(selection))
     lines = shown.split("\n")

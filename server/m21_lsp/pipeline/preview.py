@@ -11,8 +11,9 @@ about not showing the wrong thing, not about fidelity:
   (:func:`.extract.choose_block`) stays on screen, so an "example usage" block written after
   it does not replace the code in the view;
 * a reply in replacement-pair form (docs/edit-format.md) shows the selection with each
-  pair applied as soon as that pair is complete (:func:`.pairs.preview_pairs`), and nothing
-  before the first one: the unchanged selection is not new code;
+  pair applied (:func:`.pairs.preview_pairs`): the one being written as soon as its old
+  text is complete, with its new text as far as it has come; nothing before that: the
+  unchanged selection is not new code;
 * the model writes the selection dedented (``prompt.dedent_selection``); the view puts the
   selection's common indentation back so the code lines up with what it replaces. This is
   a cheap approximation of :mod:`.reindent`, good enough for a view.
