@@ -15,8 +15,8 @@ end the search for an orphan closing tag (the draft is reasoning, never the answ
 that contains the string ``</think>`` is inside a fence (or an inline code span), so it never
 counts. Without an opening tag, an opening tag outside a fence before the closing tag means
 the closing tag pairs with it (a later block that belongs to the answer), so nothing is
-stripped. With an opening tag whose closing tag only appears inside a fence (the thinking
-left a fence unclosed), the first closing tag anywhere ends the block, as before.
+stripped. With an opening tag, the block ends at its first closing tag, fences or not, as
+before: a fence the thinking left unclosed must not swallow the end of the thinking.
 
 Scanning is line by line, and a line is judged only once it is complete (or the reply
 ended), so :class:`ReasoningStripper` gives the same result as :func:`strip_reasoning` for
@@ -94,9 +94,11 @@ class _Tag:
 class _Scanner:
     """Fence-aware search for reasoning tags, one complete line at a time."""
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, *, closing_only: bool = False) -> None:
         self.pos = start
         self._fence: tuple[str, int] | None = None
+        # Inside an opened block, opening tags are text: only the first closing tag matters.
+        self._closing_only = closing_only
 
     def next_tag(self, buf: str, *, final: bool) -> _Tag | None:
         """The next tag outside fences and code spans in the complete lines of ``buf``
@@ -114,6 +116,11 @@ class _Scanner:
 
     def _line(self, line: str, offset: int) -> _Tag | None:
         line = line.removesuffix("\r")
+        if self._closing_only:
+            # An opened block ends at its first closing tag, fences or not (a fence the
+            # thinking left open must not swallow it).
+            found = _CLOSE.search(line)
+            return _Tag(offset + found.start(), offset + found.end(), True) if found else None
         fence = _FENCE.fullmatch(line)
         if self._fence is not None:
             char, length = self._fence
@@ -217,7 +224,7 @@ class ReasoningStripper:
                 self._body_start = opening[1]
             else:
                 self._state = "orphan"
-            self._scanner = _Scanner(self._body_start)
+            self._scanner = _Scanner(self._body_start, closing_only=self._state == "open")
         buf = self._buf
         while True:
             tag = self._scanner.next_tag(buf, final=final)
