@@ -478,7 +478,10 @@ EMPTY_MENUS_TOLERATED = 1
 # vscode-jsonrpc's verbose trace of a codeAction request or response and what it carried.
 _TRACE = re.compile(
     r"(?P<dir>Sending request|Received response) 'textDocument/codeAction - \((?P<id>\d+)\)'"
-    r"[^\n]*\n(?:(?P<what>Params|Result): (?P<json>.*?)\n\n|(?P<none>No result returned\.))?",
+    # Each line of the log file starts "2026-12-08 00:46:08.303 [info] "; the JSON's own
+    # continuation lines do not.
+    r"[^\n]*\n(?:[^\n\[]*\[\w+\] )?"
+    r"(?:(?P<what>Params|Result): (?P<json>.*?)\n\n|(?P<none>No result returned\.))?",
     re.DOTALL,
 )
 
@@ -729,7 +732,7 @@ def test_vscode_live_view_shows_the_code_and_the_explanation_while_the_model_wri
         },
     )
     step = {s["name"]: s for s in result["steps"]}
-    _judge_picks(result)
+    _judge_picks(result, logs)
 
     live = step["refactor_live"]
     assert "shop.py" in live["liveTab"] and "m2-1 (live)" in live["liveTab"], live["liveTab"]

@@ -21,6 +21,7 @@ with a message saying which pair and why, the file untouched.
 from __future__ import annotations
 
 import ast
+import collections
 import difflib
 import json
 import random
@@ -137,12 +138,16 @@ def _think(decoy: Pairs) -> str:
     return "<think>\nFirst idea, dropped:\n" + xml(decoy) + "Better pairs below.\n</think>\n\n"
 
 
+_VARIANTS = ("tabs", "crlf", "original")
+
+
 def generate_pairs(seed: int, count: int) -> list[PairCase]:
     """``count`` pair cases over real modules, seeded like :func:`corpus.generate`."""
     rng = random.Random(seed)
     files = corpus.source_files()
     rng.shuffle(files)
     cases: list[PairCase] = []
+    used: collections.Counter[str] = collections.Counter()
     kinds = [k for k in corpus.KINDS if k != "midline"]
     for path in files:
         if len(cases) >= count:
@@ -150,14 +155,18 @@ def generate_pairs(seed: int, count: int) -> list[PairCase]:
         original = corpus._read(path)
         if original is None:
             continue
-        roll = rng.random()
+        # The least-used file variant that this module allows, so that every variant is
+        # drawn by construction, whatever else happens to be installed (ties: tabs first).
         variant, text = "original", original
-        if roll < 0.25:
-            tabbed = corpus.to_tabs(original)
-            if tabbed is not None:
-                variant, text = "tabs", tabbed
-        elif roll < 0.45:
-            variant, text = "crlf", original.replace("\n", "\r\n")
+        for wanted in sorted(_VARIANTS, key=lambda v: used[v]):
+            if wanted == "tabs":
+                tabbed = corpus.to_tabs(original)
+                if tabbed is None:
+                    continue
+                variant, text = wanted, tabbed
+            elif wanted == "crlf":
+                variant, text = wanted, original.replace("\n", "\r\n")
+            break
         lf = text.replace("\r\n", "\n")
         found = corpus.selections(lf, rng)
         picked = 0
@@ -168,14 +177,16 @@ def generate_pairs(seed: int, count: int) -> list[PairCase]:
             sel = rng.choice(options)
             made = _cases_for(path.name, variant, text, lf, sel, rng)
             cases.extend(made)
+            used[variant] += len(made)
             if made:
                 kinds.remove(kind)
                 kinds.append(kind)
                 picked += 1
             if picked == 2:
                 break
+    cases = cases[:count]  # cut before shuffling, so the rotation's variants all stay
     rng.shuffle(cases)
-    return cases[:count]
+    return cases
 
 
 def _cases_for(

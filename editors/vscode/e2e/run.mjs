@@ -57,6 +57,12 @@ async function runCommand(page, title) {
   await page.keyboard.press("Enter");
 }
 
+/** The file's own active tab: the live view's diff tab ("name:6-13 ↔ m2-1 (live)") is
+ * active in the group beside it and carries the file's name too. */
+function fileTab(page, name) {
+  return page.locator(".tab.active", { hasText: name, hasNotText: "↔" });
+}
+
 async function openFile(page) {
   const name = path.basename(scenario.file);
   await page.keyboard.press("Control+P");
@@ -65,7 +71,7 @@ async function openFile(page) {
   await input.fill(name);
   await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: WAIT });
   await page.keyboard.press("Enter");
-  await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: WAIT });
+  await fileTab(page, name).waitFor({ timeout: WAIT });
   await editor(page).locator(".view-lines").waitFor({ timeout: WAIT });
 }
 
@@ -320,8 +326,8 @@ function waitDisk(predicate, what) {
 /** VS Code saves refactored files itself (files.refactoring.autoSave); save if it did not. */
 async function waitSaved(page, marker) {
   const name = path.basename(scenario.file);
-  await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: WAIT });
-  if ((await page.locator(".tab.active.dirty").count()) > 0) {
+  await fileTab(page, name).waitFor({ timeout: WAIT });
+  if ((await page.locator(".tab.active.dirty", { hasText: name, hasNotText: "↔" }).count()) > 0) {
     await page.keyboard.press("Control+S");
   }
   return waitDisk((text) => text.includes(marker), `contained ${JSON.stringify(marker)}`);
@@ -497,7 +503,7 @@ const steps = {
     // titles carry the new label.
     await editSetting(page, scenario.relabel);
     await runCommand(page, "View: Open Previous Editor");
-    await page.locator(".tab.active", { hasText: path.basename(scenario.file) }).waitFor({ timeout: WAIT });
+    await fileTab(page, path.basename(scenario.file)).waitFor({ timeout: WAIT });
     const selection = await selectLines(page, scenario.selection.first, scenario.selection.last);
     const wanted = `Refactor with ${scenario.relabel.value}`;
     const widget = page.locator(".action-widget");
