@@ -473,9 +473,11 @@ async def main(args: argparse.Namespace) -> int:
                 script.relative = [k - case.first for k in lines]
                 expected = expected_text(case, lines)
                 repeats = args.repeats if size == 20 else 1
-                for _ in range(repeats):
+                for rep in range(repeats):
                     for fmt in formats:  # interleaved, so load on the machine hits both
-                        uri = f"file:///bench/{size}_{change}_{fmt}_{case.path.name}"
+                        # A document of its own per run: opening an open document again
+                        # (no didClose) is not what an editor does.
+                        uri = f"file:///bench/{size}_{change}_{fmt}_{rep}_{case.path.name}"
                         got = await run_one(clients[fmt], case, "m21.refactor", uri, expected)
                         runs.setdefault((size, change, fmt), []).append(got)
             if not args.smoke or size == 20:
