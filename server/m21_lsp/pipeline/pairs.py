@@ -484,12 +484,7 @@ def resolve(pairs: Sequence[Pair], shown: str) -> list[_Span] | list[PairProblem
                 "is in the replacement-pair form but contains no pair (no old_text/new_text).",
             )
         ]
-    lines = shown.split("\n")
-    starts: list[int] = []
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
+    lines, starts = _lines_and_starts(shown)
     spans: list[_Span] = []
     problems: list[PairProblem] = []
     for pair in pairs:
@@ -512,6 +507,17 @@ def resolve(pairs: Sequence[Pair], shown: str) -> list[_Span] | list[PairProblem
     if problems:
         return sorted(problems, key=lambda p: p.number)
     return spans
+
+
+def _lines_and_starts(shown: str) -> tuple[list[str], list[int]]:
+    """The lines of ``shown`` and the offset each starts at: what :func:`_locate` searches."""
+    lines = shown.split("\n")
+    starts: list[int] = []
+    pos = 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    return lines, starts
 
 
 def apply_spans(shown: str, spans: Sequence[_Span]) -> str:
@@ -661,12 +667,7 @@ def preview_pairs(visible: str, selection: str) -> str | None:
         pairs.append(writing)
     crlf = "\r\n" in selection
     shown, common = _dedent(_lf(selection))
-    lines = shown.split("\n")
-    starts: list[int] = []
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
+    lines, starts = _lines_and_starts(shown)
     spans: list[_Span] = []
     for pair in pairs:
         got = _locate(pair, shown, lines, starts)
