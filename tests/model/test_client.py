@@ -889,8 +889,9 @@ async def test_writing_progress_carries_the_visible_text_so_far_without_reasonin
 async def test_reasoning_content_never_reaches_the_progress_text(
     model_server: ScriptedModelServer, sentinel_key: str
 ) -> None:
-    """Reasoning in its own field never shows. (Content without a think tag is held back
-    until a code fence proves no ``</think>`` is coming, so this reply has one.)"""
+    """Reasoning in its own field never shows, and the content after it streams as the
+    answer: with the reasoning sent apart, content without a think tag is not held back as
+    a possible orphan block (it would leave the live view empty until the last token)."""
     answer = "```python\nx = 1\n```\nThe answer, visible."
     model_server.enqueue(Step(content=answer, reasoning_content="secret musing " * 20))
     texts: list[str] = []

@@ -427,6 +427,8 @@ class _StreamState:
                 f"The reply grew past {self.max_chars} characters and was stopped. Raise "
                 "maxReplyChars (M21_MAX_REPLY_CHARS) if such replies are expected."
             )
+        if delta.reasoning:
+            self.stripper.reasoning_elsewhere()
         visible = self.stripper.feed(delta.content) if delta.content else ""
         if visible:
             self.visible.append(visible)

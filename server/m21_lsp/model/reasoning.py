@@ -167,6 +167,7 @@ class ReasoningStripper:
         self._closed = True
         self._text: list[str] = []
         self._finished = False
+        self._separate = False
 
     @property
     def phase(self) -> Literal["thinking", "writing"]:
@@ -180,6 +181,14 @@ class ReasoningStripper:
         if self._state == "orphan":
             return self._buf.strip()
         return self._reasoning
+
+    def reasoning_elsewhere(self) -> None:
+        """The endpoint sends its reasoning in a field of its own (``reasoning_content``,
+        vLLM/SGLang with a reasoning parser): content that then opens without a think tag is
+        the answer as it streams, not the rest of a block whose opening tag was in the
+        prompt, so the live view and "writing" progress need not wait for the end. (Only
+        before the content has been judged; an opening tag is still stripped.)"""
+        self._separate = True
 
     def feed(self, chunk: str) -> str:
         """Take the next piece of content; return the newly visible text."""
@@ -222,6 +231,8 @@ class ReasoningStripper:
             if opening:
                 self._state = "open"
                 self._body_start = opening[1]
+            elif self._separate:
+                return self._release()
             else:
                 self._state = "orphan"
             self._scanner = _Scanner(self._body_start, closing_only=self._state == "open")
